@@ -1,0 +1,69 @@
+"""`Authorization: Bearer <API key or access token>` and the browser session cookie."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework.authentication import (
+    BaseAuthentication,
+    SessionAuthentication,
+    get_authorization_header,
+)
+from rest_framework.request import Request
+
+from apps.accounts import selectors, services
+from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, API_KEY_PREFIX
+from apps.accounts.models import ApiKey, AuthSession, User
+from apps.core.exceptions import InvalidCredentials
+
+
+def authenticate_bearer(secret: str) -> tuple[User, ApiKey | AuthSession]:
+    """The user and credential for a bearer secret, or InvalidCredentials (401)."""
+    if secret.startswith(ACCESS_TOKEN_PREFIX):
+        session = selectors.auth_session_get_by_access_token(token=secret)
+        if session is None:
+            raise InvalidCredentials("The access token is invalid.", "unknown")
+        if session.revoked_at is not None:
+            raise InvalidCredentials("The access token has been revoked.", "revoked")
+        if not selectors.auth_session_is_current(session):
+            raise InvalidCredentials("The access token has expired; refresh it or sign in again.", "expired")
+        user = session.user
+        credential: ApiKey | AuthSession = session
+    elif secret.startswith(API_KEY_PREFIX):
+        key = selectors.api_key_get_by_secret(secret=secret)
+        if key is None:
+            raise InvalidCredentials("The API key is invalid.", "unknown")
+        if key.revoked_at is not None:
+            raise InvalidCredentials("The API key has been revoked.", "revoked")
+        if key.expires_at is not None and key.expires_at <= timezone.now():
+            raise InvalidCredentials("The API key has expired.", "expired")
+        services.api_key_touch(api_key=key)
+        user = key.user
+        credential = key
+    else:
+        raise InvalidCredentials("The API key is invalid.", "unknown")
+    if not user.is_active:
+        raise InvalidCredentials("The account for this credential is disabled.", "inactive")
+    return user, credential
+
+
+class BearerAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != b"bearer":
+            return None
+        if len(parts) != 2:
+            raise InvalidCredentials("Malformed Authorization header; use 'Bearer <key>'.", "malformed")
+        try:
+            secret = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidCredentials("Malformed Authorization header.", "malformed") from None
+        return authenticate_bearer(secret)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+class CsrfSessionAuthentication(SessionAuthentication):
+    """The browser's session cookie, with Django's CSRF check on unsafe methods."""

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from rest_framework import exceptions
+
+from apps.core.exceptions import ApiError
+
+
+class LoginFailed(ApiError):
+    status_code = 401
+    error_code = "AUTHENTICATION_REQUIRED"
+    default_detail = "Invalid username or password."
+
+
+class AccountLocked(exceptions.Throttled):
+    """Too many failed sign-ins for one account name: a 429 with Retry-After."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait=wait)
+        self.envelope_message = f"Too many failed sign-in attempts; try again in {int(wait) or 1} seconds."
+
+
+class RefreshFailed(ApiError):
+    status_code = 401
+    error_code = "AUTHENTICATION_REQUIRED"
+    default_detail = "The refresh token is invalid, expired or revoked."

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.accounts.credentials import credential_hash
+from apps.accounts.models import ApiKey, AuthSession, User
+
+
+def api_key_get_by_secret(*, secret: str) -> ApiKey | None:
+    return ApiKey.objects.select_related("user").filter(key_hash=credential_hash(secret)).first()
+
+
+def auth_session_get_by_access_token(*, token: str) -> AuthSession | None:
+    return AuthSession.objects.select_related("user").filter(access_token_hash=credential_hash(token)).first()
+
+
+def auth_session_get_by_refresh_token(*, token: str) -> AuthSession | None:
+    return AuthSession.objects.select_related("user").filter(refresh_token_hash=credential_hash(token)).first()
+
+
+def api_key_list(*, user: User) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")
+
+
+def user_list() -> QuerySet[User]:
+    return User.objects.order_by("-date_joined", "-id")
+
+
+def user_find_by_identifier(*, identifier: str) -> User | None:
+    """A user by username or, when it looks like one, by e-mail address (case-insensitive)."""
+    identifier = identifier.strip()
+    user = User.objects.filter(username=identifier).first()
+    if user is None and "@" in identifier:
+        user = User.objects.filter(email__iexact=identifier).first()
+    return user
+
+
+def auth_session_is_current(session: AuthSession) -> bool:
+    now = timezone.now()
+    return session.revoked_at is None and session.access_expires_at > now and session.expires_at > now

@@ -1,0 +1,285 @@
+"""Writes for accounts: users, sign-in sessions, API keys, login lockout."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.accounts import credentials
+from apps.accounts.errors import AccountLocked, LoginFailed, RefreshFailed
+from apps.accounts.models import ApiKey, AuthSession, User
+from apps.accounts.roles import Role, Tier
+from apps.accounts.selectors import (
+    auth_session_get_by_refresh_token,
+    user_find_by_identifier,
+)
+from apps.core.exceptions import Conflict
+
+# --- users -----------------------------------------------------------------------------
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from None
+
+
+def _check_unique(*, username: str | None, email: str | None, exclude: User | None = None) -> None:
+    errors: dict[str, list[str]] = {}
+    others = User.objects.exclude(pk=exclude.pk) if exclude is not None else User.objects.all()
+    if username is not None and others.filter(username=username).exists():
+        errors["username"] = ["A user with that username already exists."]
+    if email and others.filter(email__iexact=email).exists():
+        errors["email"] = ["A user with that e-mail address already exists."]
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    role: str = Role.CITIZEN,
+    active: bool = True,
+    first_name: str = "",
+    last_name: str = "",
+    department: str = "",
+) -> User:
+    _check_unique(username=username, email=email)
+    user = User(
+        username=username,
+        email=email,
+        role=role,
+        is_active=active,
+        first_name=first_name,
+        last_name=last_name,
+        department=department,
+    )
+    _check_password(password, user)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # lost a race with a concurrent sign-up for the same name
+        raise ValidationError({"username": ["A user with that username or e-mail already exists."]}) from None
+    return user
+
+
+def user_register(*, email: str, password: str, name: str, username: str | None = None) -> User:
+    first_name, _, last_name = name.strip().partition(" ")
+    return user_create(
+        username=username or email.lower(),
+        email=email,
+        password=password,
+        first_name=first_name[:150],
+        last_name=last_name.strip()[:150],
+    )
+
+
+@transaction.atomic
+def user_update(*, user: User, actor: User, data: dict[str, Any]) -> User:
+    """Apply a profile change. Only administrators change roles, tiers or the active flag,
+    and nobody changes their own role or active flag."""
+    is_admin = "users.manage" in actor.permissions
+    own = actor.pk == user.pk
+    for field in ("role", "active", "rate_tier"):
+        if field in data and (own or not is_admin):
+            raise PermissionDenied(f"You may not change {'your own' if own else 'this'} {field}.")
+    if "email" in data:
+        _check_unique(username=None, email=data["email"], exclude=user)
+        user.email = data["email"]
+    if "role" in data:
+        user.role = data["role"]
+    if "rate_tier" in data:
+        user.rate_tier = data["rate_tier"]
+    if "active" in data:
+        user.is_active = data["active"]
+        if not data["active"]:
+            auth_session_revoke_all(user=user)
+    profile = data.get("profile") or {}
+    for field in ("first_name", "last_name", "department"):
+        if field in profile:
+            setattr(user, field, profile[field])
+    if "password" in data:
+        if own and not user.check_password(data.get("current_password") or ""):
+            raise ValidationError({"current_password": ["Your current password is required and must be correct."]})
+        _check_password(data["password"], user)
+        user.set_password(data["password"])
+        auth_session_revoke_all(user=user)
+    user.save()
+    return user
+
+
+def user_delete(*, user: User, actor: User) -> None:
+    if user.pk == actor.pk:
+        raise Conflict("You cannot delete your own account.")
+    user.delete()
+
+
+# --- sign-in ---------------------------------------------------------------------------
+
+
+def _lock_key(identifier: str) -> str:
+    return f"login-lock:{identifier.strip().lower()[:150]}"
+
+
+def _failure_key(identifier: str) -> str:
+    return f"login-failures:{identifier.strip().lower()[:150]}"
+
+
+def login_lock_remaining(*, identifier: str) -> float:
+    unlock_at = cache.get(_lock_key(identifier))
+    return max(0.0, float(unlock_at) - time.time()) if unlock_at else 0.0
+
+
+def login_failure_record(*, identifier: str) -> None:
+    """Count a failure for the account name (known or not, so lockout reveals nothing)."""
+    window = settings.LOGIN_LOCKOUT_SECONDS
+    key = _failure_key(identifier)
+    cache.add(key, 0, window)
+    try:
+        failures = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, window)
+        failures = 1
+    if failures >= settings.LOGIN_LOCKOUT_THRESHOLD:
+        cache.set(_lock_key(identifier), time.time() + window, window)
+        cache.delete(key)
+
+
+def login_failures_clear(*, identifier: str) -> None:
+    cache.delete_many([_failure_key(identifier), _lock_key(identifier)])
+
+
+def user_authenticate(*, identifier: str, password: str, request: HttpRequest | None = None) -> User:
+    """The user for these credentials, or LoginFailed / AccountLocked."""
+    remaining = login_lock_remaining(identifier=identifier)
+    if remaining > 0:
+        raise AccountLocked(wait=remaining)
+    found = user_find_by_identifier(identifier=identifier)
+    username = found.username if found is not None else identifier
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        login_failure_record(identifier=identifier)
+        raise LoginFailed()
+    login_failures_clear(identifier=identifier)
+    return user  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    session: AuthSession
+    access_token: str
+    refresh_token: str
+
+
+def _session_lifetime(remember_me: bool) -> timedelta:
+    return timedelta(seconds=settings.REMEMBER_ME_TTL if remember_me else settings.REFRESH_TOKEN_TTL)
+
+
+def auth_session_create(
+    *, user: User, remember_me: bool = False, ip_address: str | None = None, user_agent: str = ""
+) -> IssuedSession:
+    now = timezone.now()
+    access, refresh = credentials.new_access_token(), credentials.new_refresh_token()
+    session = AuthSession.objects.create(
+        user=user,
+        access_token_hash=credentials.credential_hash(access),
+        refresh_token_hash=credentials.credential_hash(refresh),
+        access_expires_at=now + timedelta(seconds=settings.ACCESS_TOKEN_TTL),
+        expires_at=now + _session_lifetime(remember_me),
+        remember_me=remember_me,
+        ip_address=ip_address if ip_address and ip_address != "unknown" else None,
+        user_agent=user_agent[:255],
+    )
+    User.objects.filter(pk=user.pk).update(last_login=now)
+    return IssuedSession(session, access, refresh)
+
+
+@transaction.atomic
+def auth_session_refresh(*, refresh_token: str) -> IssuedSession:
+    """Rotate both tokens of a session; the old refresh token stops working."""
+    found = auth_session_get_by_refresh_token(token=refresh_token)
+    if found is None:
+        raise RefreshFailed()
+    session = AuthSession.objects.select_for_update().select_related("user").get(pk=found.pk)
+    now = timezone.now()
+    if (
+        session.refresh_token_hash != credentials.credential_hash(refresh_token)
+        or session.revoked_at is not None
+        or session.expires_at <= now
+        or not session.user.is_active
+    ):
+        raise RefreshFailed()
+    access, refresh = credentials.new_access_token(), credentials.new_refresh_token()
+    session.access_token_hash = credentials.credential_hash(access)
+    session.refresh_token_hash = credentials.credential_hash(refresh)
+    session.access_expires_at = min(now + timedelta(seconds=settings.ACCESS_TOKEN_TTL), session.expires_at)
+    session.refreshed_at = now
+    session.save(update_fields=["access_token_hash", "refresh_token_hash", "access_expires_at", "refreshed_at"])
+    return IssuedSession(session, access, refresh)
+
+
+def auth_session_revoke(*, session: AuthSession) -> None:
+    AuthSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def auth_session_revoke_all(*, user: User) -> None:
+    AuthSession.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# --- API keys --------------------------------------------------------------------------
+
+
+def api_key_create(
+    *, user: User, name: str, tier: str | None = None, expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """A new key and its secret, which is returned once and never stored."""
+    if tier is not None and tier != user.rate_tier and "users.manage" not in user.permissions:
+        raise PermissionDenied("Only administrators may choose a key's tier.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["Must be in the future."]})
+    secret, prefix = credentials.new_api_key()
+    key = ApiKey.objects.create(
+        user=user,
+        name=name,
+        prefix=prefix,
+        key_hash=credentials.credential_hash(secret),
+        tier=tier or user.rate_tier or Tier.STANDARD,
+        expires_at=expires_at,
+    )
+    return key, secret
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    """Record use, at most once per API_KEY_LAST_USED_RESOLUTION seconds per key, so the
+    hot path does not write on every request."""
+    now = timezone.now()
+    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
+    if api_key.last_used_at is None or now - api_key.last_used_at >= resolution:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+
+
+def credentials_purge_expired() -> int:
+    cutoff = timezone.now() - timedelta(days=30)
+    sessions, _ = AuthSession.objects.filter(expires_at__lt=cutoff).delete()
+    return sessions

@@ -1,0 +1,114 @@
+"""Sign in, sign up, sign out and the account page with API keys."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.exceptions import Throttled
+
+from apps.accounts import selectors, services
+from apps.accounts.errors import LoginFailed
+from apps.accounts.forms import ApiKeyForm, SignInForm, SignUpForm
+from apps.core.net import client_ip
+from apps.core.ratelimit import hit
+
+
+def _safe_next(request: HttpRequest) -> str | None:
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    form = SignInForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        budget = hit(f"login:ip:{client_ip(request)}", settings.RATE_LIMITS_PER_MINUTE["login"])
+        try:
+            if budget.exceeded:
+                raise Throttled(wait=budget.wait())
+            user = services.user_authenticate(
+                identifier=form.cleaned_data["identifier"],
+                password=form.cleaned_data["password"],
+                request=request,
+            )
+        except LoginFailed:
+            form.add_error(None, "The username or password is not correct.")
+            status = 400
+        except Throttled as exc:
+            form.add_error(None, getattr(exc, "envelope_message", "Too many attempts; try again in a minute."))
+            status = 429
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            if not form.cleaned_data["remember_me"]:
+                request.session.set_expiry(0)
+            return redirect(_safe_next(request) or "accounts:account")
+    elif request.method == "POST":
+        status = 400
+    return render(request, "accounts/sign_in.html", {"form": form, "next": _safe_next(request)}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def sign_up(request: HttpRequest) -> HttpResponse:
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = form.save()
+        except ValidationError:
+            pass
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Your account is ready.")
+            return redirect("accounts:account")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/sign_up.html", {"form": form}, status=status)
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect("home")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST or None)
+    new_secret = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, new_secret = services.api_key_create(
+                user=request.user, name=form.cleaned_data["name"], expires_at=form.cleaned_data["expires_at"]
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for text in errors:
+                    form.add_error(field if field in form.fields else None, text)
+        else:
+            messages.success(request, f"API key “{key.name}” created. Copy it now: it will not be shown again.")
+            form = ApiKeyForm()
+    context = {
+        "form": form,
+        "new_secret": new_secret,
+        "api_keys": selectors.api_key_list(user=request.user),
+    }
+    return render(request, "accounts/account.html", context)
+
+
+@login_required
+@require_POST
+def revoke_api_key(request: HttpRequest, key_id: str) -> HttpResponse:
+    key = get_object_or_404(selectors.api_key_list(user=request.user), pk=key_id)
+    services.api_key_revoke(api_key=key)
+    messages.info(request, f"API key “{key.name}” revoked.")
+    return redirect("accounts:account")

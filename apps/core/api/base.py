@@ -1,0 +1,53 @@
+"""Base classes every API view builds on: envelope, errors, rate limits, idempotency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponseBase
+from rest_framework import generics, viewsets
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from apps.core.idempotency import (
+    Replay,
+    idempotency_claim,
+    idempotency_replay,
+    idempotency_store,
+)
+
+
+class IdempotentMixin:
+    """POSTs carrying Idempotency-Key are answered once and replayed after that."""
+
+    _idempotency_record = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        self._idempotency_record = idempotency_claim(request=request)
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, Replay):
+            return idempotency_replay(exc.record)
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if self._idempotency_record is not None:
+            idempotency_store(record=self._idempotency_record, response=response)
+            self._idempotency_record = None
+        return response
+
+
+class ApiView(IdempotentMixin, APIView):
+    pass
+
+
+class GenericApiView(IdempotentMixin, generics.GenericAPIView):
+    pass
+
+
+class ApiViewSet(IdempotentMixin, viewsets.GenericViewSet):
+    pass

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core import health
+from apps.core.api.base import ApiView
+from apps.core.envelope import utc_now_iso
+from apps.core.permissions import Public, require
+
+STARTED_AT = time.time()
+
+
+def _megabytes(value: float) -> str:
+    return f"{round(value / (1024 * 1024))}MB"
+
+
+class HealthView(ApiView):
+    """Liveness and readiness: real checks of each component; 503 when a required one fails."""
+
+    permission_classes = [Public]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Health",
+            {
+                "status": serializers.CharField(),
+                "timestamp": serializers.DateTimeField(),
+                "version": serializers.CharField(),
+                "uptime": serializers.IntegerField(),
+                "components": serializers.DictField(child=serializers.CharField()),
+                "metrics": serializers.DictField(child=serializers.CharField()),
+            },
+        ),
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        ok, components, timings = health.run_checks()
+        degraded = any(status == health.UNHEALTHY for status in components.values())
+        process = psutil.Process(os.getpid())
+        disk = psutil.disk_usage(str(settings.MEDIA_ROOT) if settings.MEDIA_ROOT.exists() else "/")
+        data = {
+            "status": "healthy" if not degraded else ("degraded" if ok else "unhealthy"),
+            "timestamp": utc_now_iso(),
+            "version": settings.APP_VERSION,
+            "uptime": int(time.time() - STARTED_AT),
+            "components": components,
+            "response_times_ms": timings,
+            "metrics": {
+                "memory_usage": _megabytes(process.memory_info().rss),
+                "cpu_usage": f"{psutil.cpu_percent(interval=None):.0f}%",
+                "disk_usage": f"{disk.percent:.0f}%",
+            },
+        }
+        return Response(data, status=200 if ok else 503)
+
+
+class InfoView(ApiView):
+    permission_classes = [require("system.view")]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "SystemInfo",
+            {
+                "version": serializers.CharField(),
+                "build": serializers.CharField(),
+                "environment": serializers.CharField(),
+                "features": serializers.ListField(child=serializers.CharField()),
+                "limits": serializers.DictField(),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        limits = settings.RATE_LIMITS_PER_MINUTE
+        return Response(
+            {
+                "version": settings.APP_VERSION,
+                "build": settings.BUILD,
+                "environment": settings.ENVIRONMENT,
+                "features": sorted(app.split(".")[-1] for app in settings.INSTALLED_APPS if app.startswith("apps.")),
+                "backends": {
+                    "database": "postgresql" if settings.IS_POSTGRES else "sqlite",
+                    "cache": "redis" if settings.REDIS_URL else "local-memory",
+                    "channel_layer": "redis" if settings.REDIS_URL else "in-memory",
+                    "tasks": "celery" if settings.CELERY_BROKER_URL else "in-process",
+                },
+                "limits": {
+                    "max_json_body": _megabytes(settings.API_MAX_JSON_BYTES),
+                    "max_upload_body": _megabytes(settings.API_MAX_UPLOAD_BYTES),
+                    "rate_limit": {tier: f"{limit}/minute" for tier, limit in limits.items()},
+                    "session_timeout": f"{settings.ACCESS_TOKEN_TTL // 60} minutes",
+                },
+            }
+        )
+
+
+class ApiNotFoundView(ApiView):
+    """Any unknown path under /api/ answers 404 in the envelope, whatever the method."""
+
+    permission_classes = [Public]
+    authentication_classes: list = []
+    schema = None
+
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        raise NotFound("The requested resource was not found.")

@@ -1,0 +1,27 @@
+"""Per-request values that logging and the envelope read without passing them around."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def accept_request_id(candidate: str | None) -> str:
+    """A client's X-Request-ID is echoed only if it is short and plain, so it cannot forge
+    log lines or inflate headers; anything else is replaced by a generated id."""
+    if candidate and _VALID_REQUEST_ID.match(candidate):
+        return candidate
+    return new_request_id()
+
+
+def current_request_id() -> str:
+    return request_id_var.get()

@@ -1,0 +1,101 @@
+"""Idempotency-Key handling for POST requests (SPEC §2).
+
+The first request with a key claims it by inserting a row; its response is stored there
+and replayed to every retry with the same key and body. A different body under the same
+key, or a retry while the first is still running, is a 409. 5xx responses release the key
+so the client may retry. Keys belong to the caller and expire after IDEMPOTENCY_KEY_TTL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+from rest_framework.request import Request
+
+from apps.core.exceptions import BadRequest, Conflict
+from apps.core.models import IdempotencyKey
+from apps.core.ratelimit import caller_bucket
+
+HEADER = "HTTP_IDEMPOTENCY_KEY"
+MAX_KEY_LENGTH = 255
+
+
+class Replay(Exception):
+    def __init__(self, record: IdempotencyKey) -> None:
+        self.record = record
+
+
+def _fingerprint(request: Request) -> str:
+    body = json.dumps(request.data, sort_keys=True, default=str, separators=(",", ":"))
+    raw = f"{request.method} {request.path}\n{body}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def idempotency_claim(*, request: Request) -> IdempotencyKey | None:
+    """Claim the request's key, or raise Replay / Conflict. None when no key was sent."""
+    key = request.META.get(HEADER)
+    if request.method != "POST" or key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise BadRequest(details={"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
+    _, principal = caller_bucket(request)
+    fingerprint = _fingerprint(request)
+    now = timezone.now()
+    IdempotencyKey.objects.filter(principal=principal, key=key, expires_at__lte=now).delete()
+    try:
+        with transaction.atomic():
+            return IdempotencyKey.objects.create(
+                principal=principal,
+                key=key,
+                method=request.method,
+                path=request.path[:500],
+                fingerprint=fingerprint,
+                expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL),
+            )
+    except IntegrityError:
+        existing = IdempotencyKey.objects.filter(principal=principal, key=key).first()
+        if existing is None:  # released by a failing first request in the meantime
+            raise Conflict("A request with this Idempotency-Key is being retried; try again.") from None
+    if existing.fingerprint != fingerprint:
+        raise Conflict(
+            "This Idempotency-Key was used with a different request.",
+            {"Idempotency-Key": ["Reused with a different method, path or body."]},
+        )
+    if existing.status_code is None:
+        raise Conflict("A request with this Idempotency-Key is still being processed.")
+    raise Replay(existing)
+
+
+def idempotency_store(*, record: IdempotencyKey, response: Any) -> None:
+    if response.status_code >= 500:
+        record.delete()
+        return
+    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+        response.render()
+    record.status_code = response.status_code
+    record.response_body = bytes(response.content)
+    record.content_type = response.get("Content-Type", "application/json")
+    record.save(update_fields=["status_code", "response_body", "content_type"])
+
+
+def idempotency_replay(record: IdempotencyKey) -> HttpResponse:
+    response = HttpResponse(
+        bytes(record.response_body or b""),
+        status=record.status_code or 200,
+        content_type=record.content_type or "application/json",
+    )
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotency_purge_expired() -> int:
+    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

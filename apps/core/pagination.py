@@ -1,0 +1,174 @@
+"""Offset/page pagination with the envelope's ``pagination`` block, and keyset cursors.
+
+Lists take ``limit``/``offset`` or ``page``/``per_page``. Views whose lists grow without
+bound set ``cursor_field`` and also accept ``cursor`` (opaque base64 JSON as in seed 002),
+answering with ``next_cursor``, ``prev_cursor`` and ``has_more``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.exceptions import BadRequest
+
+
+def positive_int_param(
+    request: Request, name: str, default: int, *, minimum: int = 1, maximum: int | None = None
+) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(details={name: [f"Must be an integer, got {raw!r}."]}) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise BadRequest(details={name: [f"Must be {bound}."]})
+    return value
+
+
+def encode_cursor(timestamp: datetime, pk: Any, direction: str) -> str:
+    raw = json.dumps({"t": timestamp.isoformat(), "i": str(pk), "d": direction})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        timestamp = parse_datetime(payload["t"])
+        pk = str(payload["i"])
+        direction = payload.get("d", "next")
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        timestamp = None
+    if timestamp is None or direction not in {"next", "prev"}:
+        raise BadRequest(details={"cursor": ["Invalid cursor."]})
+    return timestamp, pk, direction
+
+
+class EnvelopePagination(BasePagination):
+    default_limit = 20
+    max_limit = 100
+
+    def __init__(self) -> None:
+        self.mode = "offset"
+        self.pagination: dict[str, Any] = {}
+        self.result_key: str | None = None
+
+    # -- DRF interface -------------------------------------------------------------------
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
+        self.result_key = getattr(view, "result_key", None)
+        default = getattr(view, "default_limit", self.default_limit)
+        maximum = getattr(view, "max_limit", self.max_limit)
+        cursor_field = getattr(view, "cursor_field", None)
+        if cursor_field and "cursor" in request.query_params:
+            return self._paginate_cursor(queryset, request, cursor_field, default, maximum)
+        return self._paginate_offset(queryset, request, default, maximum)
+
+    def get_paginated_response(self, data: list) -> Response:
+        payload: Any = {self.result_key: data} if self.result_key else data
+        response = Response(payload)
+        response.envelope_extra = {"pagination": self.pagination}
+        return response
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return schema
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        def integer(name: str, description: str) -> dict[str, Any]:
+            return {
+                "name": name,
+                "required": False,
+                "in": "query",
+                "description": description,
+                "schema": {"type": "integer", "minimum": 0},
+            }
+
+        parameters = [
+            integer("limit", "Number of results to return."),
+            integer("offset", "Number of results to skip."),
+            integer("page", "Page number, 1-based (with per_page)."),
+            integer("per_page", "Results per page (with page)."),
+        ]
+        if getattr(view, "cursor_field", None):
+            parameters.append(
+                {
+                    "name": "cursor",
+                    "required": False,
+                    "in": "query",
+                    "description": "Opaque cursor from next_cursor/prev_cursor; empty for the first page.",
+                    "schema": {"type": "string"},
+                }
+            )
+        return parameters
+
+    # -- offset / page -------------------------------------------------------------------
+    def _paginate_offset(self, queryset: QuerySet, request: Request, default: int, maximum: int) -> list:
+        params = request.query_params
+        if "page" in params or "per_page" in params:
+            limit = positive_int_param(request, "per_page", default, maximum=maximum)
+            page = positive_int_param(request, "page", 1)
+            offset = (page - 1) * limit
+        else:
+            limit = positive_int_param(request, "limit", default, maximum=maximum)
+            offset = positive_int_param(request, "offset", 0, minimum=0)
+            page = offset // limit + 1
+        total = queryset.count()
+        self.pagination = {
+            "page": page,
+            "per_page": limit,
+            "total": total,
+            "pages": math.ceil(total / limit) if total else 0,
+        }
+        return list(queryset[offset : offset + limit])
+
+    # -- keyset cursor -------------------------------------------------------------------
+    def _paginate_cursor(self, queryset: QuerySet, request: Request, field: str, default: int, maximum: int) -> list:
+        limit = positive_int_param(request, "limit", default, maximum=maximum)
+        raw = request.query_params.get("cursor", "")
+        direction = "next"
+        if raw:
+            timestamp, pk, direction = decode_cursor(raw)
+            pk_value = self._coerce_pk(queryset, pk)
+            before = Q(**{f"{field}__lt": timestamp}) | Q(**{field: timestamp, "pk__lt": pk_value})
+            after = Q(**{f"{field}__gt": timestamp}) | Q(**{field: timestamp, "pk__gt": pk_value})
+            queryset = queryset.filter(before if direction == "next" else after)
+        ordering = (f"-{field}", "-pk") if direction == "next" else (field, "pk")
+        rows = list(queryset.order_by(*ordering)[: limit + 1])
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if direction == "prev":
+            rows.reverse()
+        first, last = (rows[0], rows[-1]) if rows else (None, None)
+        if direction == "next":
+            next_cursor = encode_cursor(getattr(last, field), last.pk, "next") if has_more else None
+            prev_cursor = encode_cursor(getattr(first, field), first.pk, "prev") if raw and first else None
+        else:
+            next_cursor = encode_cursor(getattr(last, field), last.pk, "next") if last else None
+            prev_cursor = encode_cursor(getattr(first, field), first.pk, "prev") if has_more else None
+        self.pagination = {
+            "per_page": limit,
+            "next_cursor": next_cursor,
+            "prev_cursor": prev_cursor,
+            "has_more": has_more,
+        }
+        return rows
+
+    @staticmethod
+    def _coerce_pk(queryset: QuerySet, pk: str) -> Any:
+        try:
+            return queryset.model._meta.pk.to_python(pk)
+        except Exception:
+            raise BadRequest(details={"cursor": ["Invalid cursor."]}) from None

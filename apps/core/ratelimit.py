@@ -1,0 +1,123 @@
+"""Fixed-window rate limits by tier, shared through Redis when it is configured.
+
+Each caller is counted once per request in a bucket named by tier and identity (API key,
+user or client address). Counters live in Redis when REDIS_URL is set, so every web process
+spends one budget; otherwise in the local-memory cache of the single embedded process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from apps.core.net import client_ip
+
+logger = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Budget:
+    limit: int
+    remaining: int
+    reset: int  # epoch seconds when the window ends
+
+    @property
+    def exceeded(self) -> bool:
+        return self.remaining < 0
+
+    def wait(self) -> float:
+        return max(0.0, self.reset - time.time())
+
+
+@lru_cache(maxsize=1)
+def _redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+
+def _count(key: str, ttl: int) -> int | None:
+    if settings.REDIS_URL:
+        try:
+            pipe = _redis_client(settings.REDIS_URL).pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, ttl, nx=True)
+            return int(pipe.execute()[0])
+        except redis.RedisError:
+            # An unreachable Redis must not take the API down with it; health reports it.
+            logger.warning("Rate limiter cannot reach Redis; request allowed")
+            return None
+    cache.add(key, 0, ttl)
+    try:
+        return cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, ttl)
+        return 1
+
+
+def hit(bucket: str, limit: int, window: int = WINDOW_SECONDS) -> Budget:
+    """Count one request against ``bucket`` and return what is left of its budget."""
+    now = int(time.time())
+    window_start = now - now % window
+    key = f"{settings.CACHE_KEY_PREFIX}:rl:{bucket}:{window_start}"
+    count = _count(key, window + 5)
+    used = 0 if count is None else count
+    return Budget(limit=limit, remaining=limit - used, reset=window_start + window)
+
+
+def caller_bucket(request: Request) -> tuple[str, str]:
+    """(tier, identity) of the caller: the API key's tier, the user's tier, or anonymous."""
+    own_bucket = getattr(request.auth, "rate_bucket", None)
+    if own_bucket is not None:
+        return own_bucket
+    user = request.user
+    if user is not None and user.is_authenticated:
+        return getattr(user, "rate_tier", "standard"), f"user:{user.pk}"
+    return "anonymous", f"ip:{client_ip(request)}"
+
+
+class RecordingThrottle(BaseThrottle):
+    """Base for throttles that leave their budget on the request for the response headers."""
+
+    budget: Budget | None = None
+
+    def record(self, request: Request, budget: Budget) -> bool:
+        self.budget = budget
+        request._request.ratelimit = budget  # type: ignore[attr-defined]
+        return not budget.exceeded
+
+    def wait(self) -> float | None:
+        return self.budget.wait() if self.budget else None
+
+
+class TierRateThrottle(RecordingThrottle):
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if not settings.RATE_LIMIT_ENABLED:
+            return True
+        tier, identity = caller_bucket(request)
+        limit = settings.RATE_LIMITS_PER_MINUTE.get(tier, settings.RATE_LIMITS_PER_MINUTE["standard"])
+        return self.record(request, hit(f"{tier}:{identity}", limit))
+
+
+class LoginRateThrottle(RecordingThrottle):
+    """Sign-in attempts per client address and per username, whichever runs out first."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if not settings.RATE_LIMIT_ENABLED:
+            return True
+        limit = settings.RATE_LIMITS_PER_MINUTE["login"]
+        budgets = [hit(f"login:ip:{client_ip(request)}", limit)]
+        data = request.data if isinstance(request.data, dict) else {}
+        name = data.get("username") or data.get("email")
+        if isinstance(name, str) and name.strip():
+            budgets.append(hit(f"login:user:{name.strip().lower()[:150]}", limit))
+        return self.record(request, min(budgets, key=lambda budget: budget.remaining))

@@ -1,0 +1,114 @@
+"""Strict parsing of environment variables.
+
+Every setting that comes from the environment goes through one of these readers, so a
+malformed value stops the process at startup with a message naming the variable, instead
+of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from urllib.parse import urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class Env:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def is_set(self, name: str) -> bool:
+        return self._raw(name) is not None
+
+    def str(self, name: str, default: str | None = None, *, required: bool = False) -> str:
+        value = self._raw(name)
+        if value is None:
+            if required or default is None:
+                raise ImproperlyConfigured(f"Environment variable {name} is required.")
+            return default
+        return value
+
+    def optional_str(self, name: str) -> str | None:
+        return self._raw(name)
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be a boolean (true/false, 1/0, yes/no, on/off), got {value!r}."
+        )
+
+    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"Environment variable {name} must be an integer, got {value!r}.") from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"Environment variable {name} must be at least {minimum}, got {number}.")
+        return number
+
+    def list(self, name: str, default: list[str] | None = None) -> list[str]:
+        value = self._raw(name)
+        if value is None:
+            return list(default or [])
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def int_list(self, name: str, default: list[int]) -> list[int]:
+        items = self.list(name)
+        if not items:
+            return list(default)
+        try:
+            numbers = [int(item) for item in items]
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"Environment variable {name} must be a comma-separated list of integers, got {self._raw(name)!r}."
+            ) from None
+        if any(number < 0 for number in numbers):
+            raise ImproperlyConfigured(f"Environment variable {name} must not contain negatives.")
+        return numbers
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if value not in choices:
+            raise ImproperlyConfigured(
+                f"Environment variable {name} must be one of {', '.join(choices)}, got {value!r}."
+            )
+        return value
+
+    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+        value = self._raw(name)
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in schemes:
+            raise ImproperlyConfigured(
+                f"Environment variable {name} must be a URL with scheme {' or '.join(schemes)}, "
+                f"got scheme {parsed.scheme or '(none)'!r}."
+            )
+        if parsed.scheme not in {"sqlite"} and not parsed.hostname:
+            raise ImproperlyConfigured(f"Environment variable {name} must name a host.")
+        return value
+
+
+env = Env()

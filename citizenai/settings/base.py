@@ -1,0 +1,300 @@
+"""Settings for every environment, read from the environment only.
+
+With nothing set, the platform runs on its embedded default: SQLite, the in-memory channel
+layer, the local-memory cache and Celery tasks executed in-process. `DATABASE_URL` and
+`REDIS_URL` switch it to PostgreSQL, the Redis cache, the Redis channel layer and Celery on
+the Redis broker. `citizenai.settings.production` adds the checks a public deployment needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import dj_database_url
+
+from citizenai import __version__
+from citizenai.env import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env.str("VAR_DIR", str(BASE_DIR / "var")))
+
+APP_VERSION = __version__
+BUILD = env.str("BUILD", "dev")
+ENVIRONMENT = env.str("ENVIRONMENT", "development")
+
+# A fixed development key lets `make run` work without setup; production refuses it.
+INSECURE_DEFAULT_SECRET_KEY = "django-insecure-citizenai-development-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", INSECURE_DEFAULT_SECRET_KEY)
+DEBUG = env.bool("DEBUG", False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "apps.core",
+    "apps.accounts",
+]
+
+MIDDLEWARE = [
+    "apps.core.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.core.middleware.ApiBodySizeMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.middleware.ApiExceptionMiddleware",
+]
+
+ROOT_URLCONF = "citizenai.urls"
+WSGI_APPLICATION = "citizenai.wsgi.application"
+ASGI_APPLICATION = "citizenai.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = env.url("DATABASE_URL", ("sqlite", "postgres", "postgresql"))
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            # WAL and a busy timeout let web requests and in-process tasks write side by side.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, channel layer, Celery broker ----------------------------------------
+REDIS_URL = env.url("REDIS_URL", ("redis", "rediss"))
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", "citizenai")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{CACHE_KEY_PREFIX}:asgi"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", ("redis", "rediss", "amqp")) or REDIS_URL
+# Without a broker, tasks run in the calling process so the embedded default needs nothing.
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4, minimum=1)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "purge-expired-credentials": {
+        "task": "apps.accounts.tasks.purge_expired",
+        "schedule": 3600.0,
+    },
+    "purge-expired-idempotency-keys": {
+        "task": "apps.core.tasks.purge_idempotency_keys",
+        "schedule": 3600.0,
+    },
+}
+
+# --- Auth ------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:account"
+LOGOUT_REDIRECT_URL = "home"
+
+# Keyed hashing of API keys and tokens: a database dump alone cannot verify a credential.
+CREDENTIAL_HASH_KEY = env.str(
+    "CREDENTIAL_HASH_KEY",
+    hashlib.sha256(f"citizenai-credentials:{SECRET_KEY}".encode()).hexdigest(),
+)
+ACCESS_TOKEN_TTL = env.int("ACCESS_TOKEN_TTL", 3600, minimum=60)
+REFRESH_TOKEN_TTL = env.int("REFRESH_TOKEN_TTL", 14 * 86400, minimum=300)
+REMEMBER_ME_TTL = env.int("REMEMBER_ME_TTL", 30 * 86400, minimum=300)
+LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", 60, minimum=0)
+
+SESSION_COOKIE_AGE = REFRESH_TOKEN_TTL
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
+
+# --- API -------------------------------------------------------------------------------
+API_VERSION = "v1"
+API_MAX_JSON_BYTES = env.int("API_MAX_JSON_BYTES", 1024 * 1024, minimum=1024)
+API_MAX_UPLOAD_BYTES = env.int("API_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_JSON_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+IDEMPOTENCY_KEY_TTL = env.int("IDEMPOTENCY_KEY_TTL", 86400, minimum=60)
+
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", True)
+RATE_LIMITS_PER_MINUTE = {
+    "anonymous": env.int("RATE_LIMIT_ANONYMOUS", 30, minimum=1),
+    "standard": env.int("RATE_LIMIT_STANDARD", 100, minimum=1),
+    "premium": env.int("RATE_LIMIT_PREMIUM", 500, minimum=1),
+    "enterprise": env.int("RATE_LIMIT_ENTERPRISE", 2000, minimum=1),
+    "login": env.int("RATE_LIMIT_LOGIN", 10, minimum=1),
+}
+# Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accounts.authentication.BearerAuthentication",
+        "apps.accounts.authentication.CsrfSessionAuthentication",
+    ],
+    # Views must say who may call them; this default only matters if one forgets.
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.core.ratelimit.TierRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["apps.core.renderers.EnvelopeRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.EnvelopeJSONParser",
+        "apps.core.parsers.LimitedFormParser",
+        "apps.core.parsers.LimitedMultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.EnvelopePagination",
+    "DEFAULT_FILTER_BACKENDS": ["apps.core.filters.StrictFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": False,
+    "PAGE_SIZE": 20,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CitizenAI API",
+    "DESCRIPTION": (
+        "Citizen engagement platform: concerns, AI chat assistant, analytics, webhooks. "
+        "Every response uses the envelope `{success, data, metadata}`; errors use "
+        "`{success: false, error: {code, message, details}, metadata}`."
+    ),
+    "VERSION": APP_VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"TierEnum": "apps.accounts.roles.Tier", "RoleEnum": "apps.accounts.roles.Role"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.schema.wrap_in_envelope",
+    ],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key (`cai_...`) or an access token (`cat_...`).",
+            }
+        }
+    },
+    "SECURITY": [{"bearerAuth": []}],
+    "AUTHENTICATION_WHITELIST": [],
+}
+
+# --- Internationalisation, static and media ---------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# --- Logging: JSON lines carrying the request id ---------------------------------------
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+LOG_FORMAT = env.choice("LOG_FORMAT", "json", ("json", "text"))
+LOG_TRACEBACKS = env.bool("LOG_TRACEBACKS", False)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "apps.core.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Our own access log replaces these; their lines would duplicate it without ids.
+        "django.request": {"level": "CRITICAL", "propagate": True},
+        "django.server": {"level": "WARNING", "propagate": True},
+        "daphne.access": {"level": "WARNING", "propagate": True},
+    },
+}
