@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpResponseBase
 from rest_framework import generics, viewsets
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -41,13 +42,28 @@ class IdempotentMixin:
         return response
 
 
-class ApiView(IdempotentMixin, APIView):
+class MethodPermissionsMixin:
+    """Lets a view declare who may call each method:
+    ``method_permissions = {"GET": [Public], "PUT": [require("concerns.update")]}``.
+    Methods not listed fall back to ``permission_classes``."""
+
+    method_permissions: dict[str, list[type[BasePermission]]] = {}
+
+    def get_permissions(self) -> list[BasePermission]:
+        request = getattr(self, "request", None)
+        classes = self.method_permissions.get(request.method) if request is not None else None
+        if classes is None:
+            return super().get_permissions()  # type: ignore[misc]
+        return [permission() for permission in classes]
+
+
+class ApiView(IdempotentMixin, MethodPermissionsMixin, APIView):
     pass
 
 
-class GenericApiView(IdempotentMixin, generics.GenericAPIView):
+class GenericApiView(IdempotentMixin, MethodPermissionsMixin, generics.GenericAPIView):
     pass
 
 
-class ApiViewSet(IdempotentMixin, viewsets.GenericViewSet):
+class ApiViewSet(IdempotentMixin, MethodPermissionsMixin, viewsets.GenericViewSet):
     pass

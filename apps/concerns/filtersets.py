@@ -1,0 +1,86 @@
+"""One FilterSet for the concerns API and the staff pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.concerns.models import OPEN_STATUSES, Category, Concern, Priority, Status
+
+SORT_FIELDS = {
+    "submitted_at": "submitted_at",
+    "created_at": "submitted_at",
+    "last_updated": "last_updated",
+    "estimated_resolution": "estimated_resolution",
+    "tracking_number": "tracking_number",
+    "priority": "priority",
+    "status": "status",
+    "title": "title",
+}
+
+
+class ConcernFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    category = django_filters.ModelMultipleChoiceFilter(
+        queryset=Category.objects.all(), to_field_name="code", field_name="category"
+    )
+    priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
+    assigned_to = django_filters.CharFilter(method="filter_assigned_to", max_length=150)
+    start_date = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
+    end_date = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lte")
+    submitted_after = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
+    submitted_before = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lte")
+    overdue = django_filters.BooleanFilter(method="filter_overdue")
+    q = django_filters.CharFilter(method="filter_text", max_length=200)
+    sort = django_filters.ChoiceFilter(choices=[(key, key) for key in SORT_FIELDS], method="filter_noop")
+    order = django_filters.ChoiceFilter(choices=[("asc", "asc"), ("desc", "desc")], method="filter_noop")
+
+    class Meta:
+        model = Concern
+        fields: list[str] = []
+
+    def filter_noop(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset  # applied in `qs` together with the ordering
+
+    def filter_assigned_to(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "none":
+            return queryset.filter(assigned_to__isnull=True)
+        if value == "me":
+            user = getattr(self.request, "user", None)
+            return queryset.filter(assigned_to=user) if user and user.is_authenticated else queryset.none()
+        return queryset.filter(assigned_to__username=value)
+
+    def filter_overdue(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        overdue = Q(status__in=OPEN_STATUSES, estimated_resolution__lt=timezone.now())
+        if value is None:
+            return queryset
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
+
+    def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        if settings.IS_POSTGRES:
+            from django.contrib.postgres.search import SearchQuery, SearchVector
+
+            # Matches the expression of the GIN index created in migration 0002.
+            vector = SearchVector("title", "description", config="english")
+            return queryset.annotate(search=vector).filter(search=SearchQuery(value, config="english"))
+        terms = value.split()[:8]
+        condition = Q()
+        for term in terms:
+            condition &= Q(title__icontains=term) | Q(description__icontains=term) | Q(tracking_number__iexact=term)
+        return queryset.filter(condition)
+
+    @property
+    def qs(self) -> QuerySet:
+        queryset = super().qs
+        data = self.form.cleaned_data if hasattr(self.form, "cleaned_data") else {}
+        field = SORT_FIELDS.get(data.get("sort") or "submitted_at", "submitted_at")
+        descending = (data.get("order") or "desc") == "desc"
+        prefix = "-" if descending else ""
+        return queryset.order_by(f"{prefix}{field}", f"{prefix}id")
