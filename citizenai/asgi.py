@@ -19,3 +19,9 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# On the embedded default (no broker) webhook deliveries and retries run in a thread of
+# the server process; start it with the server so pending retries resume after a restart.
+from apps.webhooks.dispatch import start_local_worker_if_needed  # noqa: E402
+
+start_local_worker_if_needed()

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.concerns",
+    "apps.open311",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +150,37 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
 }
 
+# --- Webhooks ----------------------------------------------------------------------------
+WEBHOOK_DISPATCH = env.choice(
+    "WEBHOOK_DISPATCH", "celery" if CELERY_BROKER_URL else "thread", ("celery", "thread", "inline")
+)
+WEBHOOK_RETRY_SCHEDULE = env.int_list(
+    "WEBHOOK_RETRY_SCHEDULE", [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+)
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_SWEEP_SECONDS = env.int("WEBHOOK_SWEEP_SECONDS", 5, minimum=1)
+WEBHOOK_ORPHAN_SECONDS = env.int("WEBHOOK_ORPHAN_SECONDS", 60, minimum=1)
+# Retries due within this many seconds are queued with a countdown; later ones by the sweep.
+WEBHOOK_INLINE_RETRY_SECONDS = env.int("WEBHOOK_INLINE_RETRY_SECONDS", 60, minimum=0)
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", False)
+CELERY_BEAT_SCHEDULE["sweep-webhook-deliveries"] = {
+    "task": "apps.webhooks.tasks.sweep_webhooks",
+    "schedule": float(WEBHOOK_SWEEP_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["purge-webhook-events"] = {
+    "task": "apps.webhooks.tasks.purge_webhook_events",
+    "schedule": 86400.0,
+}
+
+# --- E-mail (endpoint-disabled notices and the like) ------------------------------------
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "CitizenAI <noreply@localhost>")
+
 # --- Auth ------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
@@ -200,6 +233,7 @@ RATE_LIMITS_PER_MINUTE = {
 }
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+OPEN311_JURISDICTION_ID = env.str("OPEN311_JURISDICTION_ID", "citizenai.local")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -237,7 +271,13 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"TierEnum": "apps.accounts.roles.Tier", "RoleEnum": "apps.accounts.roles.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "TierEnum": "apps.accounts.roles.Tier",
+        "RoleEnum": "apps.accounts.roles.Role",
+        "ConcernStatusEnum": "apps.concerns.models.Status",
+        "PriorityEnum": "apps.concerns.models.Priority",
+        "DeliveryStatusEnum": "apps.webhooks.models.DeliveryStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.schema.wrap_in_envelope",
