@@ -108,6 +108,12 @@ class Env:
             )
         if parsed.scheme not in {"sqlite"} and not parsed.hostname:
             raise ImproperlyConfigured(f"Environment variable {name} must name a host.")
+        try:
+            parsed.port  # noqa: B018 (urlparse checks the port only when it is read)
+        except ValueError:
+            # Name the variable, which urlparse's own message does not; dj_database_url would
+            # otherwise fail later with no hint of where the bad port came from.
+            raise ImproperlyConfigured(f"Environment variable {name} has an invalid port.") from None
         return value
 
 

@@ -22,6 +22,10 @@ from rest_framework.response import Response
 
 from apps.core.exceptions import BadRequest
 
+# The databases take OFFSET as a 64-bit integer; a larger one fails in the query as a 500,
+# so offsets (and the pages that imply them) are bounded well below that.
+MAX_OFFSET = 2**31 - 1
+
 
 def positive_int_param(
     request: Request, name: str, default: int, *, minimum: int = 1, maximum: int | None = None
@@ -50,7 +54,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str, str]:
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
         timestamp = parse_datetime(payload["t"])
         pk = str(payload["i"])
-        direction = payload.get("d", "next")
+        # str() so that a non-string direction is rejected below instead of failing the set lookup.
+        direction = str(payload.get("d", "next"))
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         timestamp = None
     if timestamp is None or direction not in {"next", "prev"}:
@@ -119,11 +124,11 @@ class EnvelopePagination(BasePagination):
         params = request.query_params
         if "page" in params or "per_page" in params:
             limit = positive_int_param(request, "per_page", default, maximum=maximum)
-            page = positive_int_param(request, "page", 1)
+            page = positive_int_param(request, "page", 1, maximum=MAX_OFFSET // limit + 1)
             offset = (page - 1) * limit
         else:
             limit = positive_int_param(request, "limit", default, maximum=maximum)
-            offset = positive_int_param(request, "offset", 0, minimum=0)
+            offset = positive_int_param(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
             page = offset // limit + 1
         total = queryset.count()
         self.pagination = {

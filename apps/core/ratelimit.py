@@ -56,12 +56,17 @@ def _count(key: str, ttl: int) -> int | None:
             # An unreachable Redis must not take the API down with it; health reports it.
             logger.warning("Rate limiter cannot reach Redis; request allowed")
             return None
-    cache.add(key, 0, ttl)
     try:
-        return cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, ttl)
-        return 1
+        cache.add(key, 0, ttl)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, ttl)
+            return 1
+    except Exception as exc:
+        # The same rule for any configured cache backend: its outage is health's to report.
+        logger.warning("Rate limiter cannot reach the cache (%s); request allowed", type(exc).__name__)
+        return None
 
 
 def hit(bucket: str, limit: int, window: int = WINDOW_SECONDS) -> Budget:

@@ -18,6 +18,26 @@ from apps.core.idempotency import (
 )
 
 
+class ThrottleFirstMixin:
+    """Counts each request against the caller's budget as soon as the caller is known, before
+    authentication can fail or permissions refuse it: a refused caller cannot hammer an
+    endpoint without limit, and 401s and 403s carry the X-RateLimit-* headers too (SPEC §2)."""
+
+    def perform_authentication(self, request: Request) -> None:
+        try:
+            super().perform_authentication(request)  # type: ignore[misc]
+        finally:
+            # A failed authentication leaves the request anonymous: counted by address.
+            self.check_throttles(request)
+
+    def check_throttles(self, request: Request) -> None:
+        # DRF calls this again after the permission check; each request counts once.
+        if getattr(request, "_throttles_checked", False):
+            return
+        request._throttles_checked = True  # type: ignore[attr-defined]
+        super().check_throttles(request)  # type: ignore[misc]
+
+
 class IdempotentMixin:
     """POSTs carrying Idempotency-Key are answered once and replayed after that."""
 
@@ -57,13 +77,13 @@ class MethodPermissionsMixin:
         return [permission() for permission in classes]
 
 
-class ApiView(IdempotentMixin, MethodPermissionsMixin, APIView):
+class ApiView(ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, APIView):
     pass
 
 
-class GenericApiView(IdempotentMixin, MethodPermissionsMixin, generics.GenericAPIView):
+class GenericApiView(ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, generics.GenericAPIView):
     pass
 
 
-class ApiViewSet(IdempotentMixin, MethodPermissionsMixin, viewsets.GenericViewSet):
+class ApiViewSet(ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, viewsets.GenericViewSet):
     pass

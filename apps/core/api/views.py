@@ -60,7 +60,14 @@ class HealthView(ApiView):
                 "disk_usage": f"{disk.percent:.0f}%",
             },
         }
-        return Response(data, status=200 if ok else 503)
+        if not ok:
+            # Any status >= 400 is rendered as the error envelope, which needs code and message;
+            # monitors find the component report in error.details.
+            return Response(
+                {"code": "SERVICE_UNAVAILABLE", "message": "A required component is unavailable.", "details": data},
+                status=503,
+            )
+        return Response(data)
 
 
 class InfoView(ApiView):

@@ -58,9 +58,7 @@ def test_unsupported_content_type_is_415(stranger):
 
 def test_bare_and_wrapped_bodies_are_the_same(stranger):
     bare = stranger.post("/api/v1/test/echo", {"title": "x"}).json()
-    wrapped = stranger.post(
-        "/api/v1/test/echo", {"data": {"title": "x"}, "metadata": {"request_id": "req_1"}}
-    ).json()
+    wrapped = stranger.post("/api/v1/test/echo", {"data": {"title": "x"}, "metadata": {"request_id": "req_1"}}).json()
     assert bare["data"]["received"] == wrapped["data"]["received"] == {"title": "x"}
 
 
@@ -75,7 +73,10 @@ def test_oversized_body_is_413(stranger):
 def test_oversized_body_without_content_length_is_413(stranger):
     # A lying Content-Length must not let the parser read past the limit.
     response = stranger.client.generic(
-        "POST", "/api/v1/test/echo", json.dumps({"blob": "x" * 5000}), content_type="application/json",
+        "POST",
+        "/api/v1/test/echo",
+        json.dumps({"blob": "x" * 5000}),
+        content_type="application/json",
         CONTENT_LENGTH="10",
     )
     assert response.status_code in {400, 413}
