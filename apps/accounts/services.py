@@ -96,8 +96,10 @@ def user_update(*, user: User, actor: User, data: dict[str, Any]) -> User:
     and nobody changes their own role or active flag."""
     is_admin = "users.manage" in actor.permissions
     own = actor.pk == user.pk
-    for field in ("role", "active", "rate_tier"):
-        if field in data and (own or not is_admin):
+    current = {"role": user.role, "active": user.is_active, "rate_tier": user.rate_tier}
+    for field, value in current.items():
+        # Sending the value unchanged (a client PUTting back what it read) is no change.
+        if field in data and data[field] != value and (own or not is_admin):
             raise PermissionDenied(f"You may not change {'your own' if own else 'this'} {field}.")
     if "email" in data:
         _check_unique(username=None, email=data["email"], exclude=user)
@@ -166,17 +168,22 @@ def login_failures_clear(*, identifier: str) -> None:
 
 
 def user_authenticate(*, identifier: str, password: str, request: HttpRequest | None = None) -> User:
-    """The user for these credentials, or LoginFailed / AccountLocked."""
-    remaining = login_lock_remaining(identifier=identifier)
+    """The user for these credentials, or LoginFailed / AccountLocked.
+
+    Failures of a known account are counted against the account, however it was named
+    (username or e-mail, in any case), so alternating between them gains no attempts."""
+    found = user_find_by_identifier(identifier=identifier)
+    # Distinct namespaces, so no typed name can collide with an account's key.
+    account = f"id:{found.pk}" if found is not None else f"name:{identifier}"
+    remaining = login_lock_remaining(identifier=account)
     if remaining > 0:
         raise AccountLocked(wait=remaining)
-    found = user_find_by_identifier(identifier=identifier)
     username = found.username if found is not None else identifier
     user = authenticate(request, username=username, password=password)
     if user is None:
-        login_failure_record(identifier=identifier)
+        login_failure_record(identifier=account)
         raise LoginFailed()
-    login_failures_clear(identifier=identifier)
+    login_failures_clear(identifier=account)
     return user  # type: ignore[return-value]
 
 
@@ -203,6 +210,7 @@ def auth_session_create(
         access_expires_at=now + timedelta(seconds=settings.ACCESS_TOKEN_TTL),
         expires_at=now + _session_lifetime(remember_me),
         remember_me=remember_me,
+        created_at=now,
         ip_address=ip_address if ip_address and ip_address != "unknown" else None,
         user_agent=user_agent[:255],
     )
@@ -236,6 +244,23 @@ def auth_session_refresh(*, refresh_token: str) -> IssuedSession:
 
 def auth_session_revoke(*, session: AuthSession) -> None:
     AuthSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# A browser's Django session remembers the token session its API login created, so that
+# signing out with the cookie (API logout or the sign-out page) revokes those tokens too.
+LINKED_AUTH_SESSION = "auth_session_id"
+
+
+def auth_session_link(*, django_session: Any, session: AuthSession) -> None:
+    django_session[LINKED_AUTH_SESSION] = str(session.pk)
+
+
+def auth_session_revoke_linked(*, django_session: Any, user: Any) -> None:
+    linked = django_session.get(LINKED_AUTH_SESSION)
+    if linked and user is not None and user.is_authenticated:
+        AuthSession.objects.filter(pk=linked, user_id=user.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
 
 
 def auth_session_revoke_all(*, user: User) -> None:

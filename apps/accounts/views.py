@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,6 +20,17 @@ from apps.core.net import client_ip
 from apps.core.ratelimit import hit
 
 
+def _posted(request: HttpRequest) -> QueryDict | None:
+    """The POST data to bind a form to. ``request.POST or None`` would leave an empty POST
+    unbound, so a submitted empty form showed no errors."""
+    return request.POST if request.method == "POST" else None
+
+
+def _login_budget_exceeded(request: HttpRequest) -> Throttled | None:
+    budget = hit(f"login:ip:{client_ip(request)}", settings.RATE_LIMITS_PER_MINUTE["login"])
+    return Throttled(wait=budget.wait()) if budget.exceeded else None
+
+
 def _safe_next(request: HttpRequest) -> str | None:
     target = request.POST.get("next") or request.GET.get("next")
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
@@ -29,13 +40,13 @@ def _safe_next(request: HttpRequest) -> str | None:
 
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
-    form = SignInForm(request.POST or None)
+    form = SignInForm(_posted(request))
     status = 200
     if request.method == "POST" and form.is_valid():
-        budget = hit(f"login:ip:{client_ip(request)}", settings.RATE_LIMITS_PER_MINUTE["login"])
         try:
-            if budget.exceeded:
-                raise Throttled(wait=budget.wait())
+            throttled = _login_budget_exceeded(request)
+            if throttled is not None:
+                raise throttled
             user = services.user_authenticate(
                 identifier=form.cleaned_data["identifier"],
                 password=form.cleaned_data["password"],
@@ -59,22 +70,29 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def sign_up(request: HttpRequest) -> HttpResponse:
-    form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = form.save()
-        except ValidationError:
-            pass
-        else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, "Welcome! Your account is ready.")
-            return redirect("accounts:account")
+    form = SignUpForm(_posted(request))
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        # Sign-ups share the sign-in budget per address, as POST /auth/register does.
+        throttled = _login_budget_exceeded(request)
+        if throttled is not None:
+            form.add_error(None, "Too many attempts; try again in a minute.")
+            status = 429
+        else:
+            try:
+                user = form.save()
+            except ValidationError:
+                pass
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, "Welcome! Your account is ready.")
+                return redirect("accounts:account")
     return render(request, "accounts/sign_up.html", {"form": form}, status=status)
 
 
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
+    services.auth_session_revoke_linked(django_session=request.session, user=request.user)
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("home")
@@ -83,7 +101,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
-    form = ApiKeyForm(request.POST or None)
+    form = ApiKeyForm(_posted(request))
     new_secret = None
     if request.method == "POST" and form.is_valid():
         try:
@@ -102,7 +120,12 @@ def account(request: HttpRequest) -> HttpResponse:
         "new_secret": new_secret,
         "api_keys": selectors.api_key_list(user=request.user),
     }
-    return render(request, "accounts/account.html", context)
+    status = 400 if request.method == "POST" and new_secret is None else 200
+    response = render(request, "accounts/account.html", context, status=status)
+    if new_secret is not None:
+        # The page carries a secret shown only once: no browser or proxy may keep a copy.
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

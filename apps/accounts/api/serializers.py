@@ -1,20 +1,44 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.settings import api_settings
 
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.accounts.roles import Role, Tier
 
+NON_FIELD_ERRORS_KEY = api_settings.NON_FIELD_ERRORS_KEY
+
 
 class StrictSerializer(serializers.Serializer):
-    """Rejects unknown fields so a typo is an error, not a silently ignored value."""
+    """Rejects unknown fields so a typo is an error, not a silently ignored value.
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    The check runs in ``to_internal_value`` so it also applies to nested serializers (which
+    have no ``initial_data``) and is reported together with the other field errors. A value
+    that is not an object is an error on the field itself (``profile``), not on
+    ``profile.non_field_errors``.
+    """
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            error = [ErrorDetail(f"Expected an object, got {type(data).__name__}.", code="invalid")]
+            # Nested: the error belongs to the field; top level: DRF needs a mapping.
+            raise serializers.ValidationError(error if self.parent is not None else {NON_FIELD_ERRORS_KEY: error})
+        errors: dict[str, Any] = {}
+        attrs: dict[str, Any] = {}
+        try:
+            attrs = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            errors.update(exc.detail)
+        for name in sorted(set(data) - set(self.fields)):
+            errors[name] = [ErrorDetail("Unknown field.", code="unknown")]
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
 
 
@@ -24,11 +48,25 @@ class UserRefSerializer(serializers.Serializer):
     role = serializers.CharField()
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(StrictSerializer):
     username = serializers.CharField(required=False, max_length=254)
     email = serializers.CharField(required=False, max_length=254)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
     remember_me = serializers.BooleanField(required=False, default=False)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            # Name a missing identifier together with the other errors, not only once they are fixed.
+            if (
+                isinstance(exc.detail, dict)
+                and isinstance(data, Mapping)
+                and not (data.get("username") or data.get("email"))
+                and not {"username", "email"} & set(exc.detail)
+            ):
+                exc.detail["username"] = [ErrorDetail("Give a username or an email.", code="required")]
+            raise
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("username") and not attrs.get("email"):
@@ -89,7 +127,7 @@ class ValidateSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class ProfileSerializer(serializers.Serializer):
+class ProfileSerializer(StrictSerializer):
     first_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
     last_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
     department = serializers.CharField(max_length=100, allow_blank=True, required=False)

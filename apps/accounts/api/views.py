@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import login as django_login
 from django.contrib.auth import logout as django_logout
+from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -17,6 +19,7 @@ from apps.accounts.api import serializers as s
 from apps.accounts.filtersets import UserFilterSet
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.core.api.base import ApiView, GenericApiView
+from apps.core.idempotency import idempotency_store
 from apps.core.net import client_ip
 from apps.core.permissions import Authenticated, Public, require, user_has
 from apps.core.ratelimit import LoginRateThrottle
@@ -25,22 +28,33 @@ from apps.core.responses import envelope, message
 
 def _token_payload(issued: services.IssuedSession) -> dict[str, Any]:
     session = issued.session
+    issued_at = session.refreshed_at or session.created_at
     return {
         "user": s.LoginUserSerializer(session.user).data,
         "session": s.SessionSerializer(session).data,
         "access_token": issued.access_token,
         "refresh_token": issued.refresh_token,
         "token_type": "bearer",
-        "expires_in": int((session.access_expires_at - session.created_at).total_seconds())
-        if session.refreshed_at is None
-        else int((session.access_expires_at - session.refreshed_at).total_seconds()),
+        "expires_in": max(0, round((session.access_expires_at - issued_at).total_seconds())),
     }
 
 
-class LoginView(ApiView):
-    """Sign in with username or email; returns bearer tokens and sets the session cookie."""
+class NoReplayMixin:
+    """For answers that hold fresh tokens: Idempotency-Key is ignored, because a replay
+    would have to keep the tokens in plain text and hand them to whoever repeats the
+    request. Every request is a new sign-in or rotation."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        request._request.META.pop("HTTP_IDEMPOTENCY_KEY", None)
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class LoginView(NoReplayMixin, ApiView):
+    """Sign in with username or email; returns bearer tokens and sets the session cookie.
+    Credentials sent along (a stale bearer token) are ignored rather than failing it."""
 
     permission_classes = [Public]
+    authentication_classes: list = []
     throttle_classes = [LoginRateThrottle]
 
     @extend_schema(request=s.LoginSerializer, responses={200: s.LoginResponseSerializer}, auth=[])
@@ -59,6 +73,7 @@ class LoginView(ApiView):
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
         django_login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
+        services.auth_session_link(django_session=request._request.session, session=issued.session)
         if form.validated_data["remember_me"]:
             request._request.session.set_expiry(settings.REMEMBER_ME_TTL)
         payload = _token_payload(issued)
@@ -77,6 +92,7 @@ class LogoutView(ApiView):
     def post(self, request: Request) -> Response:
         if isinstance(request.auth, AuthSession):
             services.auth_session_revoke(session=request.auth)
+        services.auth_session_revoke_linked(django_session=request._request.session, user=request.user)
         django_logout(request._request)
         return message("Logged out successfully")
 
@@ -104,7 +120,7 @@ class ValidateView(ApiView):
         )
 
 
-class RefreshView(ApiView):
+class RefreshView(NoReplayMixin, ApiView):
     permission_classes = [Public]
     authentication_classes: list = []
 
@@ -118,6 +134,7 @@ class RefreshView(ApiView):
 
 class RegisterView(ApiView):
     permission_classes = [Public]
+    authentication_classes: list = []
     throttle_classes = [LoginRateThrottle]
 
     @extend_schema(request=s.RegisterSerializer, responses={201: s.LoginUserSerializer}, auth=[])
@@ -162,6 +179,38 @@ class ApiKeyListView(GenericApiView):
         )
         key.key = secret  # type: ignore[attr-defined]
         return Response(s.ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """Store the Idempotency-Key replay without the secret: it is shown once and never
+        kept in plain text, so a retried create answers with the same key minus ``key``."""
+        record, self._idempotency_record = self._idempotency_record, None
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if record is not None:
+            idempotency_store(record=record, response=_without_secret(response))
+        return response
+
+
+def _without_secret(response: HttpResponseBase) -> HttpResponseBase:
+    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+        response.render()
+    if response.status_code >= 500:
+        return response
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return response
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or "key" not in data:
+        return response
+    data["key"] = None
+    body["message"] = "This is a replay: the key's secret was shown only in the first response."
+    return HttpResponse(
+        json.dumps(body, separators=(",", ":")),
+        status=response.status_code,
+        content_type=response.get("Content-Type", "application/json"),
+    )
 
 
 class ApiKeyDetailView(ApiView):
@@ -213,10 +262,10 @@ class UserDetailView(ApiView):
     permission_classes = [Authenticated]
 
     def _get_user(self, request: Request, user_id: Any) -> User:
-        user = get_object_or_404(User, pk=user_id)
-        if user.pk != request.user.pk and not user_has(request.user, "users.manage"):
+        # Permission first: a non-admin learns nothing about which other ids exist.
+        if str(user_id) != str(request.user.pk) and not user_has(request.user, "users.manage"):
             raise PermissionDenied("You may only access your own account.")
-        return user
+        return get_object_or_404(User, pk=user_id)
 
     @extend_schema(responses={200: s.UserDetailSerializer})
     def get(self, request: Request, user_id: Any) -> Response:
