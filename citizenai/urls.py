@@ -10,6 +10,8 @@ api_v1 = [
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.concerns.api.urls")),
     path("", include("apps.webhooks.api.urls")),
+    path("", include("apps.chat.api.urls")),
+    path("", include("apps.analytics.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
@@ -18,6 +20,7 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/", include("apps.accounts.urls")),
     path("concerns/", include("apps.concerns.urls")),
+    path("staff/", include("apps.analytics.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("open311/v2/", include("apps.open311.urls")),

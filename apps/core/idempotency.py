@@ -9,6 +9,7 @@ so the client may retry. Keys belong to the caller and expire after IDEMPOTENCY_
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import timedelta
 from typing import Any
@@ -35,7 +36,8 @@ class Replay(Exception):
 def _fingerprint(request: Request) -> str:
     body = json.dumps(request.data, sort_keys=True, default=str, separators=(",", ":"))
     raw = f"{request.method} {request.path}\n{body}"
-    return hashlib.sha256(raw.encode()).hexdigest()
+    # Keyed, because bodies may hold passwords: a database dump must not allow guessing them.
+    return hmac.new(settings.CREDENTIAL_HASH_KEY.encode(), raw.encode(), hashlib.sha256).hexdigest()
 
 
 def idempotency_claim(*, request: Request) -> IdempotencyKey | None:
@@ -74,14 +76,30 @@ def idempotency_claim(*, request: Request) -> IdempotencyKey | None:
     raise Replay(existing)
 
 
-def idempotency_store(*, record: IdempotencyKey, response: Any) -> None:
+def _redacted(content: bytes, redact: tuple[str, ...]) -> bytes:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return content
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or not any(name in data for name in redact):
+        return content
+    for name in redact:
+        if name in data:
+            data[name] = None
+    body["message"] = "This is a replay: secrets are shown only in the first response."
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def idempotency_store(*, record: IdempotencyKey, response: Any, redact: tuple[str, ...] = ()) -> None:
     if response.status_code >= 500:
         record.delete()
         return
     if hasattr(response, "render") and not getattr(response, "is_rendered", True):
         response.render()
     record.status_code = response.status_code
-    record.response_body = bytes(response.content)
+    content = bytes(response.content)
+    record.response_body = _redacted(content, redact) if redact else content
     record.content_type = response.get("Content-Type", "application/json")
     record.save(update_fields=["status_code", "response_body", "content_type"])
 

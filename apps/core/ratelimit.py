@@ -7,6 +7,7 @@ spends one budget; otherwise in the local-memory cache of the single embedded pr
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -124,5 +125,7 @@ class LoginRateThrottle(RecordingThrottle):
         data = request.data if isinstance(request.data, dict) else {}
         name = data.get("username") or data.get("email")
         if isinstance(name, str) and name.strip():
-            budgets.append(hit(f"login:user:{name.strip().lower()[:150]}", limit))
+            # Hashed: a typed name must not shape cache keys.
+            digest = hashlib.sha256(name.strip().lower().encode()).hexdigest()[:32]
+            budgets.append(hit(f"login:user:{digest}", limit))
         return self.record(request, min(budgets, key=lambda budget: budget.remaining))

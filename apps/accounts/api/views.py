@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import login as django_login
 from django.contrib.auth import logout as django_logout
-from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -19,7 +17,6 @@ from apps.accounts.api import serializers as s
 from apps.accounts.filtersets import UserFilterSet
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.core.api.base import ApiView, GenericApiView
-from apps.core.idempotency import idempotency_store
 from apps.core.net import client_ip
 from apps.core.permissions import Authenticated, Public, require, user_has
 from apps.core.ratelimit import LoginRateThrottle
@@ -39,23 +36,15 @@ def _token_payload(issued: services.IssuedSession) -> dict[str, Any]:
     }
 
 
-class NoReplayMixin:
-    """For answers that hold fresh tokens: Idempotency-Key is ignored, because a replay
-    would have to keep the tokens in plain text and hand them to whoever repeats the
-    request. Every request is a new sign-in or rotation."""
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        request._request.META.pop("HTTP_IDEMPOTENCY_KEY", None)
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
-
-
-class LoginView(NoReplayMixin, ApiView):
+class LoginView(ApiView):
     """Sign in with username or email; returns bearer tokens and sets the session cookie.
     Credentials sent along (a stale bearer token) are ignored rather than failing it."""
 
     permission_classes = [Public]
     authentication_classes: list = []
     throttle_classes = [LoginRateThrottle]
+    # Fresh tokens must never be stored for a replay: every request is a new sign-in.
+    idempotent = False
 
     @extend_schema(request=s.LoginSerializer, responses={200: s.LoginResponseSerializer}, auth=[])
     def post(self, request: Request) -> Response:
@@ -120,9 +109,10 @@ class ValidateView(ApiView):
         )
 
 
-class RefreshView(NoReplayMixin, ApiView):
+class RefreshView(ApiView):
     permission_classes = [Public]
     authentication_classes: list = []
+    idempotent = False  # a rotation's tokens must never be stored for a replay
 
     @extend_schema(request=s.RefreshSerializer, responses={200: s.LoginResponseSerializer}, auth=[])
     def post(self, request: Request) -> Response:
@@ -156,6 +146,7 @@ class ApiKeyListView(GenericApiView):
     permission_classes = [require("api_keys.manage_own")]
     serializer_class = s.ApiKeySerializer
     result_key = "api_keys"
+    idempotency_redact = ("key",)
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):
@@ -179,38 +170,6 @@ class ApiKeyListView(GenericApiView):
         )
         key.key = secret  # type: ignore[attr-defined]
         return Response(s.ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
-
-    def finalize_response(
-        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
-    ) -> HttpResponseBase:
-        """Store the Idempotency-Key replay without the secret: it is shown once and never
-        kept in plain text, so a retried create answers with the same key minus ``key``."""
-        record, self._idempotency_record = self._idempotency_record, None
-        response = super().finalize_response(request, response, *args, **kwargs)
-        if record is not None:
-            idempotency_store(record=record, response=_without_secret(response))
-        return response
-
-
-def _without_secret(response: HttpResponseBase) -> HttpResponseBase:
-    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
-        response.render()
-    if response.status_code >= 500:
-        return response
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return response
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, dict) or "key" not in data:
-        return response
-    data["key"] = None
-    body["message"] = "This is a replay: the key's secret was shown only in the first response."
-    return HttpResponse(
-        json.dumps(body, separators=(",", ":")),
-        status=response.status_code,
-        content_type=response.get("Content-Type", "application/json"),
-    )
 
 
 class ApiKeyDetailView(ApiView):

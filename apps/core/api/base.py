@@ -39,13 +39,20 @@ class ThrottleFirstMixin:
 
 
 class IdempotentMixin:
-    """POSTs carrying Idempotency-Key are answered once and replayed after that."""
+    """POSTs carrying Idempotency-Key are answered once and replayed after that.
 
+    ``idempotent = False`` turns it off for answers that must never be stored (fresh
+    tokens); ``idempotency_redact`` names members of ``data`` that are shown once and so are
+    blanked in the stored replay (a new API key's secret, a webhook signing secret)."""
+
+    idempotent = True
+    idempotency_redact: tuple[str, ...] = ()
     _idempotency_record = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        self._idempotency_record = idempotency_claim(request=request)
+        if self.idempotent:
+            self._idempotency_record = idempotency_claim(request=request)
 
     def handle_exception(self, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, Replay):
@@ -57,7 +64,7 @@ class IdempotentMixin:
     ) -> HttpResponseBase:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         if self._idempotency_record is not None:
-            idempotency_store(record=self._idempotency_record, response=response)
+            idempotency_store(record=self._idempotency_record, response=response, redact=self.idempotency_redact)
             self._idempotency_record = None
         return response
 

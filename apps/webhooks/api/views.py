@@ -28,6 +28,7 @@ class EndpointListView(GenericApiView):
     permission_classes = MANAGE
     serializer_class = s.EndpointSerializer
     result_key = "webhooks"
+    idempotency_redact = ("secret",)
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):
@@ -86,6 +87,7 @@ class EndpointTestView(ApiView):
 
 class RotateSecretView(ApiView):
     permission_classes = MANAGE
+    idempotency_redact = ("secret",)
 
     @extend_schema(request=s.RotateSecretSerializer, responses={200: s.EndpointWithSecretSerializer})
     def post(self, request: Request, endpoint_id: Any) -> Response:

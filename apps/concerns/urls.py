@@ -1,0 +1,13 @@
+from django.urls import path
+
+from apps.concerns import views
+
+app_name = "concerns"
+
+urlpatterns = [
+    path("new/", views.concern_new, name="new"),
+    path("submitted/<str:tracking_number>/", views.concern_submitted, name="submitted"),
+    path("track/", views.concern_track, name="track"),
+    path("track/<str:tracking_number>/", views.concern_track_detail, name="track-detail"),
+    path("mine/", views.my_concerns, name="mine"),
+]
