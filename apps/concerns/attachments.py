@@ -35,7 +35,7 @@ def check_upload(upload: UploadedFile) -> tuple[UploadedFile, str]:
     limit = settings.ATTACHMENT_MAX_BYTES
     if (upload.size or 0) > limit:
         raise PayloadTooLarge(
-            f"{upload.name} is larger than {limit // (1024 * 1024)} MB.",
+            f"{upload.name} is larger than the limit of {limit} bytes.",
             {"file": [f"Files may be at most {limit} bytes."], "max_bytes": limit},
         )
     upload.seek(0)

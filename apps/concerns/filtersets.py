@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 import django_filters
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.concerns.models import OPEN_STATUSES, Category, Concern, Priority, Status
+from apps.concerns.selectors import TRACKING_NUMBER
 
 SORT_FIELDS = {
     "submitted_at": "submitted_at",
@@ -21,19 +24,25 @@ SORT_FIELDS = {
     "status": "status",
     "title": "title",
 }
+# Priority and status sort by severity and workflow order, not alphabetically.
+RANKED_FIELDS = {
+    "priority": [Priority.LOW, Priority.MEDIUM, Priority.HIGH, Priority.EMERGENCY],
+    "status": [Status.SUBMITTED, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED],
+}
+DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class ConcernFilterSet(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Status.choices)
     category = django_filters.ModelMultipleChoiceFilter(
-        queryset=Category.objects.all(), to_field_name="code", field_name="category"
+        queryset=Category.objects.all(), to_field_name="code", field_name="category__code"
     )
     priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
     assigned_to = django_filters.CharFilter(method="filter_assigned_to", max_length=150)
     start_date = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
-    end_date = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lte")
+    end_date = django_filters.IsoDateTimeFilter(method="filter_until")
     submitted_after = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
-    submitted_before = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lte")
+    submitted_before = django_filters.IsoDateTimeFilter(method="filter_until")
     overdue = django_filters.BooleanFilter(method="filter_overdue")
     q = django_filters.CharFilter(method="filter_text", max_length=200)
     sort = django_filters.ChoiceFilter(choices=[(key, key) for key in SORT_FIELDS], method="filter_noop")
@@ -45,6 +54,12 @@ class ConcernFilterSet(django_filters.FilterSet):
 
     def filter_noop(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
         return queryset  # applied in `qs` together with the ordering
+
+    def filter_until(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        """An end date without a time includes that whole day."""
+        if DATE_ONLY.match(str(self.data.get(name, "")).strip()):
+            return queryset.filter(submitted_at__lt=value + timedelta(days=1))
+        return queryset.filter(submitted_at__lte=value)
 
     def filter_assigned_to(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "none":
@@ -64,6 +79,8 @@ class ConcernFilterSet(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
+        if TRACKING_NUMBER.match(value):  # on both backends, through the unique index
+            return queryset.filter(tracking_number=value.upper())
         if settings.IS_POSTGRES:
             from django.contrib.postgres.search import SearchQuery, SearchVector
 
@@ -83,4 +100,11 @@ class ConcernFilterSet(django_filters.FilterSet):
         field = SORT_FIELDS.get(data.get("sort") or "submitted_at", "submitted_at")
         descending = (data.get("order") or "desc") == "desc"
         prefix = "-" if descending else ""
+        if field in RANKED_FIELDS:
+            rank = Case(
+                *(When(**{field: value}, then=Value(index)) for index, value in enumerate(RANKED_FIELDS[field])),
+                output_field=IntegerField(),
+            )
+            queryset = queryset.annotate(sort_rank=rank)
+            field = "sort_rank"
         return queryset.order_by(f"{prefix}{field}", f"{prefix}id")

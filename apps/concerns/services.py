@@ -163,7 +163,8 @@ def concern_update(
 ) -> Concern:
     """Apply a staff update. The row is locked so concurrent updates see each other's
     status; an invalid transition is a ValidationError naming ``status``."""
-    concern = Concern.objects.select_for_update().select_related("category").get(pk=concern.pk)
+    # of=("self",): lock the concern only, not its category row (which every update would share).
+    concern = Concern.objects.select_for_update(of=("self",)).select_related("category").get(pk=concern.pk)
     old_status = concern.status
     changed: list[str] = []
     if status is not None and status != concern.status:
@@ -197,7 +198,8 @@ def concern_update(
     now = timezone.now()
     concern.last_updated = now
     concern.save()
-    if "status" in changed or message or "priority" in changed or "assigned_to" in changed:
+    # Every public change goes on the timeline (SPEC §4); internal notes stay off it.
+    if message or set(changed) - {"internal_notes"}:
         _timeline(
             concern=concern, status=concern.status, message=message or _describe(changed, concern), actor=actor, at=now
         )
@@ -214,6 +216,8 @@ def _describe(changed: list[str], concern: Concern) -> str:
         return f"Priority set to {concern.get_priority_display().lower()}."
     if "assigned_to" in changed:
         return "Assigned to a staff member." if concern.assigned_to_id else "Assignment removed."
+    if "estimated_resolution" in changed and concern.estimated_resolution is not None:
+        return f"Estimated resolution set to {concern.estimated_resolution:%Y-%m-%d %H:%M} UTC."
     return ""
 
 

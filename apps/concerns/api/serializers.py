@@ -16,18 +16,27 @@ class CategorySerializer(serializers.ModelSerializer):
         fields = ["code", "name", "description", "group", "keywords", "sla_hours"]
 
 
+class TextField(serializers.CharField):
+    """A JSON string; DRF's CharField would silently turn a number into one."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ContactSerializer(StrictSerializer):
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     phone = serializers.RegexField(r"^[0-9+() .-]{3,30}$", required=False, allow_blank=True, max_length=30)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    name = TextField(required=False, allow_blank=True, max_length=100)
 
 
 class ConcernCreateSerializer(StrictSerializer):
-    title = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=2000)
+    title = TextField(max_length=100)
+    description = TextField(max_length=2000)
     category = serializers.SlugRelatedField(slug_field="code", queryset=Category.objects.filter(active=True))
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.MEDIUM)
-    location = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    location = TextField(max_length=255, required=False, allow_blank=True, default="")
     latitude = serializers.FloatField(required=False, allow_null=True, min_value=-90, max_value=90)
     longitude = serializers.FloatField(required=False, allow_null=True, min_value=-180, max_value=180)
     contact = ContactSerializer(required=False)
@@ -44,10 +53,10 @@ class ConcernCreateSerializer(StrictSerializer):
 class ConcernUpdateSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    message = TextField(max_length=2000, required=False, allow_blank=True, default="")
     estimated_resolution = serializers.DateTimeField(required=False)
-    assigned_to = serializers.CharField(max_length=150, required=False, allow_null=True, allow_blank=True)
-    internal_notes = serializers.CharField(max_length=10000, required=False, allow_blank=True)
+    assigned_to = TextField(max_length=150, required=False, allow_null=True, allow_blank=True)
+    internal_notes = TextField(max_length=10000, required=False, allow_blank=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
@@ -111,11 +120,20 @@ class ConcernStaffListSerializer(ConcernListSerializer):
         fields = [*ConcernListSerializer.Meta.fields, "assigned_to", "anonymous"]
 
 
+SUBMITTER_LABEL = "submitter"
+
+
 def concern_detail(concern: Concern, view: View, request: Any = None) -> dict[str, Any]:
     """The concern as this caller may see it (see selectors.View)."""
     data: dict[str, Any] = dict(ConcernListSerializer(concern).data)
     data["created_at"] = data["submitted_at"]
-    data["updates"] = TimelineSerializer(concern.updates.all(), many=True).data
+    updates = list(concern.updates.all())
+    data["updates"] = TimelineSerializer(updates, many=True).data
+    if view is View.PUBLIC and concern.submitted_by_id is not None:
+        # Who submitted a concern is not public (least of all for an anonymous one).
+        for entry, update in zip(data["updates"], updates, strict=True):
+            if update.updated_by_id == concern.submitted_by_id:
+                entry["updated_by"] = SUBMITTER_LABEL
     data["attachments"] = AttachmentSerializer(concern.attachments.all(), many=True, context={"request": request}).data
     if view is View.PUBLIC:
         return data
