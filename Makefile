@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test venv dev-venv system-deps migrate demo lint schema check-deploy ci services-test worker beat clean
 
@@ -41,7 +42,7 @@ run: demo
 
 # Sets up everything and runs the whole test suite.
 test: dev-venv
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 worker: venv
 	$(BIN)/celery -A citizenai worker --loglevel=INFO

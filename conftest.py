@@ -23,7 +23,7 @@ from apps.accounts.models import ApiKey, User
 from apps.accounts.roles import Role
 from apps.accounts.services import api_key_create
 
-PASSWORD = "correct horse battery staple 42"
+PASSWORD = "correct horse battery staple 42"  # noqa: S105 (a test persona's password)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -9,14 +9,16 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.realtime.auth import OriginValidator  # noqa: E402
 from citizenai.routing import websocket_urlpatterns  # noqa: E402
 
+# OriginValidator: a browser's Origin must be an allowed host (AllowedHostsOriginValidator);
+# clients without an Origin (SDKs, servers) get in without cookies, i.e. by token only.
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -2,4 +2,6 @@
 
 from django.urls import URLPattern
 
-websocket_urlpatterns: list[URLPattern] = []
+from apps.realtime.routing import websocket_urlpatterns as realtime_urlpatterns
+
+websocket_urlpatterns: list[URLPattern] = [*realtime_urlpatterns]

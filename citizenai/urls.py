@@ -19,6 +19,7 @@ api_v1 = [
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/", include("apps.accounts.urls")),
+    path("assistant/", include("apps.chat.urls")),
     path("concerns/", include("apps.concerns.urls")),
     path("staff/", include("apps.analytics.urls")),
     path("admin/", admin.site.urls),

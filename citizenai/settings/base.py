@@ -47,6 +47,10 @@ INSTALLED_APPS = [
     "apps.concerns",
     "apps.open311",
     "apps.webhooks",
+    "apps.knowledge",
+    "apps.chat",
+    "apps.realtime",
+    "apps.analytics",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +174,46 @@ CELERY_BEAT_SCHEDULE["sweep-webhook-deliveries"] = {
 CELERY_BEAT_SCHEDULE["purge-webhook-events"] = {
     "task": "apps.webhooks.tasks.purge_webhook_events",
     "schedule": 86400.0,
+}
+
+# --- Chat assistant ------------------------------------------------------------------------
+CHAT_MAX_MESSAGE_LENGTH = env.int("CHAT_MAX_MESSAGE_LENGTH", 1000, minimum=1)
+# Below this intent confidence a turn counts as "unsure"; two in a row go to a person.
+CHAT_LOW_CONFIDENCE = float(env.int("CHAT_LOW_CONFIDENCE_PERCENT", 40, minimum=0)) / 100
+CHAT_IDLE_MINUTES = env.int("CHAT_IDLE_MINUTES", 30, minimum=1)
+LLM_BASE_URL = env.url("LLM_BASE_URL", ("http", "https"))
+LLM_MODEL = env.str("LLM_MODEL", "")
+LLM_API_KEY = env.str("LLM_API_KEY", "")
+LLM_TIMEOUT_SECONDS = env.int("LLM_TIMEOUT_SECONDS", 15, minimum=1)
+CELERY_BEAT_SCHEDULE["complete-idle-conversations"] = {
+    "task": "apps.chat.tasks.complete_idle_conversations",
+    "schedule": 300.0,
+}
+
+# --- Real time ---------------------------------------------------------------------------
+# WebSockets (apps.realtime): /api/v1/ws/chat, /api/v1/ws/chat/{session_id}, /api/v1/ws/notifications.
+# Seconds a notifications socket may stay open without authenticating (first message).
+REALTIME_AUTH_TIMEOUT = env.int("REALTIME_AUTH_TIMEOUT", 5, minimum=1)
+# Larger client frames are answered with a PAYLOAD_TOO_LARGE error frame.
+REALTIME_MAX_FRAME_BYTES = env.int("REALTIME_MAX_FRAME_BYTES", 16 * 1024, minimum=256)
+# Client frames per connection per sliding minute; more get a RATE_LIMIT_EXCEEDED error frame.
+REALTIME_MESSAGES_PER_MINUTE = env.int("REALTIME_MESSAGES_PER_MINUTE", 30, minimum=1)
+# Without client frames the server sends a ping after REALTIME_PING_SECONDS and closes the
+# socket (code 4408) after REALTIME_IDLE_SECONDS.
+REALTIME_IDLE_SECONDS = env.int("REALTIME_IDLE_SECONDS", 300, minimum=5)
+REALTIME_PING_SECONDS = env.int("REALTIME_PING_SECONDS", 60, minimum=1)
+# Open sockets re-check their credential (revoked keys, logged-out sessions) this often.
+REALTIME_REAUTH_SECONDS = env.int("REALTIME_REAUTH_SECONDS", 300, minimum=5)
+# Upper bound on pushing one event to the channel layer; an outage is logged, never raised.
+REALTIME_PUBLISH_TIMEOUT = env.int("REALTIME_PUBLISH_TIMEOUT", 2, minimum=1)
+REALTIME_MAX_SUBSCRIPTIONS = env.int("REALTIME_MAX_SUBSCRIPTIONS", 20, minimum=1)
+# Who may follow investigation progress (subscribe_investigation on the seed 002 socket).
+REALTIME_INVESTIGATION_PERMISSION = env.str("REALTIME_INVESTIGATION_PERMISSION", "analytics.view")
+
+# --- Analytics ------------------------------------------------------------------------------
+CELERY_BEAT_SCHEDULE["check-analytics-thresholds"] = {
+    "task": "apps.analytics.tasks.check_thresholds",
+    "schedule": 300.0,
 }
 
 # --- E-mail (endpoint-disabled notices and the like) ------------------------------------

@@ -5,41 +5,10 @@ from typing import Any
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
-from rest_framework.settings import api_settings
 
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.accounts.roles import Role, Tier
-
-NON_FIELD_ERRORS_KEY = api_settings.NON_FIELD_ERRORS_KEY
-
-
-class StrictSerializer(serializers.Serializer):
-    """Rejects unknown fields so a typo is an error, not a silently ignored value.
-
-    The check runs in ``to_internal_value`` so it also applies to nested serializers (which
-    have no ``initial_data``) and is reported together with the other field errors. A value
-    that is not an object is an error on the field itself (``profile``), not on
-    ``profile.non_field_errors``.
-    """
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, Mapping):
-            error = [ErrorDetail(f"Expected an object, got {type(data).__name__}.", code="invalid")]
-            # Nested: the error belongs to the field; top level: DRF needs a mapping.
-            raise serializers.ValidationError(error if self.parent is not None else {NON_FIELD_ERRORS_KEY: error})
-        errors: dict[str, Any] = {}
-        attrs: dict[str, Any] = {}
-        try:
-            attrs = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            if not isinstance(exc.detail, dict):
-                raise
-            errors.update(exc.detail)
-        for name in sorted(set(data) - set(self.fields)):
-            errors[name] = [ErrorDetail("Unknown field.", code="unknown")]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
+from apps.core.serializers import StrictSerializer
 
 
 class UserRefSerializer(serializers.Serializer):

@@ -5,24 +5,15 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
-from apps.accounts.api.serializers import StrictSerializer
 from apps.concerns.models import Attachment, Category, Concern, ConcernUpdate, Priority, Status
 from apps.concerns.selectors import View
+from apps.core.serializers import StrictSerializer, TextField
 
 
 class CategorySerializer(serializers.ModelSerializer):
     class Meta:
         model = Category
         fields = ["code", "name", "description", "group", "keywords", "sla_hours"]
-
-
-class TextField(serializers.CharField):
-    """A JSON string; DRF's CharField would silently turn a number into one."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class ContactSerializer(StrictSerializer):

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from apps.chat.models import Conversation, Message
+from apps.core.serializers import StrictSerializer, TextField
+
+
+class SessionCreateSerializer(StrictSerializer):
+    session_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
+    user_id = serializers.CharField(required=False, max_length=64)  # seed 001; the owner is always the caller
+    title = serializers.CharField(required=False, max_length=200, allow_blank=True, default="")
+    context = serializers.DictField(required=False)
+
+
+class MessageSerializer(StrictSerializer):
+    """Seed 001/002 `message` or seed 003 `content`; `session_id` or seed 003's `thread_id`."""
+
+    message = TextField(required=False, trim_whitespace=True)
+    content = TextField(required=False, trim_whitespace=True)
+    session_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
+    thread_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
+    user_message_id = serializers.UUIDField(required=False)
+    context = serializers.DictField(required=False)
+    stream = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        text = attrs.get("message") or attrs.get("content")
+        if not text:
+            raise serializers.ValidationError({"message": ["This field is required and may not be blank."]})
+        limit = settings.CHAT_MAX_MESSAGE_LENGTH
+        if len(text) > limit:
+            raise serializers.ValidationError({"message": [f"Ensure this field has no more than {limit} characters."]})
+        if attrs.get("session_id") and attrs.get("thread_id") and attrs["session_id"] != attrs["thread_id"]:
+            raise serializers.ValidationError({"thread_id": ["Give session_id or thread_id, not two different ids."]})
+        attrs["text"] = text
+        attrs["session"] = attrs.get("session_id") or attrs.get("thread_id")
+        return attrs
+
+
+class FeedbackSerializer(StrictSerializer):
+    message_id = serializers.UUIDField()
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    comment = TextField(required=False, allow_blank=True, max_length=2000, default="")
+    session_id = serializers.CharField(required=False, max_length=64)
+
+
+class ThreadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "status", "created_at", "updated_at"]
+
+
+class ThreadDetailSerializer(ThreadSerializer):
+    message_count = serializers.IntegerField()
+
+    class Meta(ThreadSerializer.Meta):
+        fields = [*ThreadSerializer.Meta.fields, "message_count"]
+
+
+class ThreadMessageSerializer(serializers.ModelSerializer):
+    thread_id = serializers.CharField(source="conversation_id")
+    episode_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "thread_id",
+            "role",
+            "content",
+            "intent",
+            "sentiment",
+            "confidence",
+            "agent_id",
+            "created_at",
+            "episode_id",
+        ]
+
+    def get_episode_id(self, message: Message) -> str | None:
+        return str(message.reply_to_id) if message.reply_to_id else None

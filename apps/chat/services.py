@@ -1,0 +1,276 @@
+"""Writes for the assistant: conversations, one exchange (user message → answer), feedback.
+
+An exchange is split in two so streaming can show progress: ``exchange_prepare`` stores the
+user message, understands it, routes it and lets the agent act (filing a concern happens
+here); ``exchange_finish`` stores the answer and publishes the events.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.exceptions import NotFound
+
+from apps.chat.engine import agents, llm
+from apps.chat.engine.router import choose_agent, update_streaks
+from apps.chat.engine.understanding import Understanding, understand
+from apps.chat.models import Conversation, ConversationStatus, Feedback, Message, Role
+from apps.core.events import event_publish
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CHUNK_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who owns a conversation: a user, an API key of a user, or an anonymous browser."""
+
+    user: Any = None
+    api_key: Any = None
+    anonymous_key: str = ""
+
+    def owns(self, conversation: Conversation) -> bool:
+        if self.api_key is not None:
+            return conversation.api_key_id == self.api_key.pk
+        if self.user is not None:
+            return conversation.owner_id == self.user.pk and conversation.api_key_id is None
+        return (
+            bool(self.anonymous_key) and conversation.anonymous_key == self.anonymous_key and not conversation.owner_id
+        )
+
+
+def conversation_get_or_create(
+    *, principal: Principal, session_id: str | None, title: str = "", context: dict[str, Any] | None = None
+) -> tuple[Conversation, bool]:
+    """The caller's conversation with this id, created on first use. Someone else's id is a
+    404, exactly like an unknown one would be for reading."""
+    if session_id is not None and not SESSION_ID.match(session_id):
+        raise ValidationError({"session_id": ["Use 1 to 64 letters, digits, '_' or '-'."]})
+    if session_id:
+        existing = Conversation.objects.filter(pk=session_id).first()
+        if existing is not None:
+            if not principal.owns(existing):
+                raise NotFound("No conversation with this id.")
+            return existing, False
+    conversation = Conversation.objects.create(
+        **({"id": session_id} if session_id else {}),
+        owner=principal.user,
+        api_key=principal.api_key,
+        anonymous_key=principal.anonymous_key if principal.user is None else "",
+        title=title[:200],
+        client_context=context or {},
+    )
+    return conversation, True
+
+
+def conversation_get(*, principal: Principal, session_id: str) -> Conversation:
+    conversation = Conversation.objects.filter(pk=session_id).first() if SESSION_ID.match(session_id) else None
+    if conversation is None or not principal.owns(conversation):
+        raise NotFound("No conversation with this id.")
+    return conversation
+
+
+@dataclass
+class Prepared:
+    conversation: Conversation
+    user_message: Message
+    understanding: Understanding
+    agent_id: str
+    reply: agents.Reply
+    started: float
+    escalation: str | None = None
+    engine: str = "embedded"
+    fallback_reason: str = ""
+    text: str = field(default="")
+
+
+def _edit_or_store_user_message(conversation: Conversation, text: str, user_message_id: uuid.UUID | None) -> Message:
+    if user_message_id is not None:
+        existing = Message.objects.filter(pk=user_message_id).first()
+        if existing is not None:
+            if existing.conversation_id != conversation.pk or existing.role != Role.USER:
+                raise NotFound("No message with this user_message_id in this conversation.")
+            # Edit mode (seed 003): the message changes and everything after it goes, with
+            # whatever the assistant was in the middle of (a report intake) at that point.
+            conversation.messages.filter(created_at__gt=existing.created_at).delete()
+            conversation.state = {}
+            conversation.messages.filter(reply_to=existing).delete()
+            existing.content = text
+            existing.save(update_fields=["content"])
+            return existing
+    return Message.objects.create(
+        **({"id": user_message_id} if user_message_id else {}), conversation=conversation, role=Role.USER, content=text
+    )
+
+
+@transaction.atomic
+def exchange_prepare(
+    *, conversation: Conversation, user: Any, text: str, user_message_id: uuid.UUID | None = None
+) -> Prepared:
+    started = time.perf_counter()
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if conversation.status == ConversationStatus.CLOSED:
+        conversation.status, conversation.closed_at = ConversationStatus.ACTIVE, None
+    message = _edit_or_store_user_message(conversation, text, user_message_id)
+    understood = understand(text)
+    message.intent, message.sentiment, message.confidence = (
+        understood.intent,
+        understood.sentiment,
+        understood.confidence,
+    )
+    message.save(update_fields=["intent", "sentiment", "confidence"])
+    turn = agents.Turn(
+        conversation=conversation,
+        text=text,
+        intent=understood.intent,
+        confidence=understood.confidence,
+        sentiment=understood.sentiment,
+        tracking_numbers=understood.tracking_numbers,
+        user=user if user is not None and user.is_authenticated else None,
+    )
+    update_streaks(turn)
+    agent_id, escalation = choose_agent(turn)
+    reply = agents.human_handoff(turn, escalation) if agent_id == "human_handoff" else agents.HANDLERS[agent_id](turn)
+    if not conversation.title:
+        conversation.title = text[:80]
+    if reply.filed is not None:
+        conversation.concern = reply.filed
+    conversation.updated_at = timezone.now()
+    conversation.save()
+    return Prepared(
+        conversation, message, understood, agent_id, reply, started, escalation=reply.escalate, text=reply.text
+    )
+
+
+def answer_chunks(prepared: Prepared) -> Iterator[str]:
+    """The answer's text in pieces: from the LLM when configured and the guide found
+    passages, otherwise the embedded answer in small word groups."""
+    if prepared.agent_id == "guide" and prepared.reply.passages and llm.llm_configured():
+        produced: list[str] = []
+        try:
+            for piece in llm.stream_answer(question=prepared.user_message.content, passages=prepared.reply.passages):
+                produced.append(piece)
+                yield piece
+            prepared.text, prepared.engine = "".join(produced), llm.llm_label()
+            return
+        except llm.LLMError as exc:
+            prepared.fallback_reason = str(exc)
+            if produced:  # already streamed part of it: finish honestly rather than start over
+                prepared.text, prepared.engine = "".join(produced) + " …", llm.llm_label() + " (interrupted)"
+                yield " …"
+                return
+    words = prepared.reply.text.split(" ")
+    for index in range(0, len(words), CHUNK_WORDS):
+        yield " ".join(words[index : index + CHUNK_WORDS]) + (" " if index + CHUNK_WORDS < len(words) else "")
+    prepared.text = prepared.reply.text
+
+
+@transaction.atomic
+def exchange_finish(*, prepared: Prepared) -> Message:
+    conversation = Conversation.objects.select_for_update().get(pk=prepared.conversation.pk)
+    reply, understood = prepared.reply, prepared.understanding
+    metadata: dict[str, Any] = {
+        "processing_time_ms": round((time.perf_counter() - prepared.started) * 1000, 2),
+        "sources": reply.sources,
+        "engine": prepared.engine,
+        "suggested_actions": reply.suggested_actions,
+        "agent_name": agents.AGENTS[prepared.agent_id]["name"],
+    }
+    if reply.requires_input:
+        metadata["requires_input"] = reply.requires_input
+    if prepared.fallback_reason:
+        metadata["fallback_reason"] = prepared.fallback_reason
+    if reply.filed is not None:
+        metadata["concern"] = {"id": str(reply.filed.pk), "tracking_number": reply.filed.tracking_number}
+    answer = Message.objects.create(
+        conversation=conversation,
+        role=Role.ASSISTANT,
+        content=prepared.text or reply.text,
+        intent=understood.intent,
+        sentiment=understood.sentiment,
+        confidence=understood.confidence,
+        agent_id=prepared.agent_id,
+        reply_to=prepared.user_message,
+        metadata=metadata,
+    )
+    now = timezone.now()
+    conversation.state = prepared.conversation.state
+    conversation.updated_at = now
+    if prepared.escalation and conversation.status != ConversationStatus.ESCALATED:
+        conversation.status, conversation.escalated_at = ConversationStatus.ESCALATED, now
+        event_publish(
+            event="chat.escalated",
+            data={
+                "session_id": conversation.pk,
+                "reason": prepared.escalation,
+                "user_id": str(conversation.owner_id) if conversation.owner_id else None,
+                "last_message": prepared.user_message.content[:500],
+                "escalated_at": now.isoformat().replace("+00:00", "Z"),
+            },
+        )
+    conversation.save()
+    event_publish(
+        event="chat.message",
+        data={
+            "session_id": conversation.pk,
+            "message_id": str(answer.pk),
+            "user_message_id": str(prepared.user_message.pk),
+            "user_id": str(conversation.owner_id) if conversation.owner_id else None,
+            "intent": understood.intent,
+            "sentiment": understood.sentiment,
+            "agent_id": prepared.agent_id,
+        },
+    )
+    if reply.close:
+        _complete(conversation, reason="goodbye")
+    return answer
+
+
+def exchange_run(
+    *, conversation: Conversation, user: Any, text: str, user_message_id: uuid.UUID | None = None
+) -> tuple[Prepared, Message]:
+    prepared = exchange_prepare(conversation=conversation, user=user, text=text, user_message_id=user_message_id)
+    for _ in answer_chunks(prepared):
+        pass
+    return prepared, exchange_finish(prepared=prepared)
+
+
+def _complete(conversation: Conversation, *, reason: str) -> None:
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.CLOSED, closed_at=now)
+    event_publish(
+        event="chat.completed",
+        data={
+            "session_id": conversation.pk,
+            "reason": reason,
+            "message_count": conversation.messages.count(),
+            "completed_at": now.isoformat().replace("+00:00", "Z"),
+        },
+    )
+
+
+def conversations_complete_idle(*, idle_minutes: int) -> int:
+    cutoff = timezone.now() - timedelta(minutes=idle_minutes)
+    count = 0
+    for conversation in Conversation.objects.filter(status=ConversationStatus.ACTIVE, updated_at__lt=cutoff)[:500]:
+        with transaction.atomic():
+            _complete(conversation, reason="idle")
+        count += 1
+    return count
+
+
+def feedback_create(*, principal: Principal, message_id: uuid.UUID, rating: int, comment: str = "") -> Feedback:
+    message = Message.objects.select_related("conversation").filter(pk=message_id, role=Role.ASSISTANT).first()
+    if message is None or not principal.owns(message.conversation):
+        raise NotFound("No answer with this message_id.")
+    feedback, _ = Feedback.objects.update_or_create(message=message, defaults={"rating": rating, "comment": comment})
+    return feedback

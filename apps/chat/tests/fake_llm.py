@@ -1,0 +1,69 @@
+"""A real local HTTP server speaking the OpenAI chat-completions streaming protocol."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeLLM:
+    def __init__(self, *, tokens: list[str], status: int = 200, delay: float = 0.0, break_after: int | None = None):
+        self.tokens, self.status, self.delay, self.break_after = tokens, status, delay, break_after
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                fake.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                if fake.delay:
+                    time.sleep(fake.delay)
+                if fake.status != 200:
+                    payload = b'{"error": {"message": "overloaded"}}'
+                    self.send_response(fake.status)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for index, token in enumerate(fake.tokens):
+                    if fake.break_after is not None and index >= fake.break_after:
+                        self.wfile.flush()
+                        self.connection.shutdown(2)
+                        return
+                    chunk = {"choices": [{"index": 0, "delta": {"content": token}}]}
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+
+@contextmanager
+def fake_llm(**kwargs: Any) -> Iterator[FakeLLM]:
+    fake = FakeLLM(**kwargs)
+    try:
+        yield fake
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()

@@ -1,0 +1,120 @@
+"""The optional LLM provider (a local server speaking the streaming protocol) and its
+fallback; the SSE event order through the API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import override_settings
+
+from apps.chat.tests.fake_llm import fake_llm
+from apps.knowledge.content import ARTICLES
+from apps.knowledge.models import Article
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def knowledge_base(db: None) -> None:
+    for item in ARTICLES:
+        Article.objects.get_or_create(title=item["title"], defaults=item)
+
+
+def llm_settings(base_url: str, **extra):
+    return override_settings(LLM_BASE_URL=base_url, LLM_MODEL="city-model", LLM_API_KEY="sk-test", **extra)
+
+
+def ask(persona, message="What are your office hours?", session="llm-1"):
+    response = persona.post("/api/v1/chat/message", {"message": message, "session_id": session})
+    assert response.status_code == 200
+    return response.json()["data"]
+
+
+def test_llm_writes_the_answer_grounded_in_passages(citizen):
+    with fake_llm(tokens=["City Hall ", "opens ", "at 8:30."]) as llm, llm_settings(llm.base_url):
+        data = ask(citizen)
+    assert data["response"] == "City Hall opens at 8:30."
+    assert data["metadata"]["engine"] == "llm:city-model"
+    request = llm.requests[0]
+    assert request["path"] == "/v1/chat/completions"
+    assert request["auth"] == "Bearer sk-test"
+    assert request["body"]["stream"] is True
+    system = request["body"]["messages"][0]["content"]
+    assert "City Hall office hours" in system and "8:30 am to 5:00 pm" in system
+    assert request["body"]["messages"][-1]["content"] == "What are your office hours?"
+
+
+def test_llm_error_falls_back_to_the_embedded_engine(citizen):
+    with fake_llm(tokens=[], status=503) as llm, llm_settings(llm.base_url):
+        data = ask(citizen)
+    assert data["metadata"]["engine"] == "embedded"
+    assert "503" in data["metadata"]["fallback_reason"]
+    assert "8:30" in data["response"]
+
+
+def test_llm_timeout_falls_back(citizen):
+    with fake_llm(tokens=["late"], delay=2.5) as llm, llm_settings(llm.base_url, LLM_TIMEOUT_SECONDS=1):
+        data = ask(citizen)
+    assert data["metadata"]["engine"] == "embedded"
+    assert "8:30" in data["response"]
+
+
+def test_unreachable_llm_falls_back(citizen):
+    with llm_settings("http://127.0.0.1:9/v1"):
+        data = ask(citizen)
+    assert data["metadata"]["engine"] == "embedded"
+
+
+def test_llm_is_not_asked_without_passages(citizen):
+    with fake_llm(tokens=["made up"]) as llm, llm_settings(llm.base_url):
+        data = ask(citizen, "Explain the offside rule in football")
+    assert llm.requests == []
+    assert data["metadata"]["engine"] == "embedded"
+
+
+def events_of(response) -> list[dict]:
+    body = b"".join(response).decode()  # an async stream, collected by the sync test client
+    return [json.loads(line[len("data: ") :]) for line in body.splitlines() if line.startswith("data: ")]
+
+
+def test_sse_events_in_seed_order(citizen):
+    response = citizen.client.post(
+        "/api/v1/chat/stream", {"message": "What are your office hours?", "session_id": "sse-1"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    events = events_of(response)
+    types = [event["type"] for event in events]
+    assert types[:4] == ["start", "detecting", "intent", "agent_selected"]
+    assert types[-1] == "complete"
+    assert set(types[4:-1]) == {"chunk"}
+    assert events[2]["intent"] == "office_hours"
+    assert events[3]["agent_id"] == "guide"
+    text = "".join(event["content"] for event in events if event["type"] == "chunk")
+    assert "8:30" in text
+    assert events[-1]["suggested_actions"]
+    history = citizen.get("/api/v1/chat/history?session_id=sse-1").json()["data"]["messages"]
+    assert history[0]["response"] == text
+
+
+def test_sse_get_for_event_source(stranger):
+    response = stranger.client.get("/api/v1/chat/stream", {"message": "hello", "session_id": "sse-get"})
+    types = [event["type"] for event in events_of(response)]
+    assert types[0] == "start" and types[-1] == "complete"
+
+
+def test_sse_streams_llm_tokens(citizen):
+    with fake_llm(tokens=["One ", "two ", "three."]) as llm, llm_settings(llm.base_url):
+        response = citizen.client.post(
+            "/api/v1/chat/stream", {"message": "What are your office hours?", "session_id": "sse-llm"}, format="json"
+        )
+        events = events_of(response)
+    assert [e["content"] for e in events if e["type"] == "chunk"] == ["One ", "two ", "three."]
+    assert events[-1]["metadata"]["engine"] == "llm:city-model"
+
+
+def test_sse_rejects_bad_input_before_streaming(citizen):
+    response = citizen.client.post("/api/v1/chat/stream", {"message": ""}, format="json")
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"

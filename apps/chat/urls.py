@@ -1,0 +1,7 @@
+from django.urls import path
+
+from apps.chat import views
+
+app_name = "chat"
+
+urlpatterns = [path("", views.assistant_page, name="assistant")]

@@ -1,0 +1,148 @@
+"""Ranked full-text search over published articles (FTS5 on SQLite, tsvector on PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from django.db import connection
+
+from apps.knowledge.models import Article
+
+_WORD = re.compile(r"[a-z0-9]+")
+STOPWORDS = frozenset(
+    {
+        "a",
+        "about",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "get",
+        "have",
+        "hello",
+        "hi",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "need",
+        "of",
+        "on",
+        "or",
+        "please",
+        "should",
+        "so",
+        "tell",
+        "that",
+        "the",
+        "there",
+        "this",
+        "to",
+        "want",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    }
+)
+MAX_TERMS = 12
+
+
+@dataclass(frozen=True)
+class Hit:
+    article: Article
+    score: float
+    matched_terms: int
+    total_terms: int
+
+    @property
+    def coverage(self) -> float:
+        return self.matched_terms / self.total_terms if self.total_terms else 0.0
+
+
+def query_terms(text: str) -> list[str]:
+    terms = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+    return list(dict.fromkeys(terms))[:MAX_TERMS]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "es", "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _matched(article: Article, terms: list[str]) -> int:
+    text = f"{article.title} {article.body} {' '.join(article.tags)}".lower()
+    return sum(1 for term in terms if _stem(term) in text)
+
+
+def article_search(*, query: str, limit: int = 5, category: str | None = None) -> list[Hit]:
+    terms = query_terms(query)
+    if not terms:
+        return []
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT id, ts_rank_cd(search_vector, q) AS score FROM knowledge_article, to_tsquery('english', %s) q "
+            "WHERE published AND search_vector @@ q {category} ORDER BY score DESC, title LIMIT %s"
+        )
+        params: list[object] = [" | ".join(terms)]
+    else:
+        sql = (
+            "SELECT a.id, -bm25(knowledge_article_fts, 10.0, 1.0, 4.0) AS score FROM knowledge_article_fts "
+            "JOIN knowledge_article a ON a.rowid = knowledge_article_fts.rowid "
+            "WHERE knowledge_article_fts MATCH %s AND a.published {category} ORDER BY score DESC, a.title LIMIT %s"
+        )
+        params = [" OR ".join(f'"{term}"' for term in terms)]
+    clause = ""
+    if category:
+        clause = "AND category = %s"
+        params.append(category)
+    params.append(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(category=clause), params)
+        rows = cursor.fetchall()
+    ids = [uuid.UUID(str(row[0])) for row in rows]
+    articles = Article.objects.in_bulk(ids)
+    hits = []
+    for article_id, (_, score) in zip(ids, rows, strict=True):
+        article = articles.get(article_id)
+        if article is not None:
+            hits.append(Hit(article, float(score), _matched(article, terms), len(terms)))
+    return hits
+
+
+def snippet(article: Article, query: str, length: int = 320) -> str:
+    """The passage of the body around the first matched term."""
+    body = article.body
+    lowered = body.lower()
+    positions = [lowered.find(_stem(term)) for term in query_terms(query)]
+    positions = [p for p in positions if p >= 0]
+    start = max(0, min(positions) - 80) if positions else 0
+    start = body.rfind(" ", 0, start) + 1 if start else 0
+    text = body[start : start + length].strip()
+    return ("…" if start else "") + text + ("…" if start + length < len(body) else "")
