@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import django_filters
+from drf_spectacular.utils import extend_schema_field
 from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -32,9 +33,14 @@ RANKED_FIELDS = {
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}, "description": "Category codes"})
+class CategoryCodeFilter(django_filters.ModelMultipleChoiceFilter):
+    """Categories by code, e.g. ``?category=roads``; repeat the parameter for several."""
+
+
 class ConcernFilterSet(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Status.choices)
-    category = django_filters.ModelMultipleChoiceFilter(
+    category = CategoryCodeFilter(
         queryset=Category.objects.all(), to_field_name="code", field_name="category__code"
     )
     priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)

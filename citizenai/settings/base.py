@@ -321,6 +321,7 @@ SPECTACULAR_SETTINGS = {
         "ConcernStatusEnum": "apps.concerns.models.Status",
         "PriorityEnum": "apps.concerns.models.Priority",
         "DeliveryStatusEnum": "apps.webhooks.models.DeliveryStatus",
+        "ConversationStatusEnum": "apps.chat.models.ConversationStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
