@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -60,9 +61,15 @@ def check_channel_layer() -> str:
         return NOT_CONFIGURED
 
     async def round_trip() -> bool:
-        channel = await layer.new_channel("health.")
+        # The default prefix: the Redis core layer serves a process's "specific." channels
+        # from one shared reader, so a private prefix would queue behind open sockets.
+        channel = await layer.new_channel()
         await layer.send(channel, {"type": "health.ping"})
         message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+        # A cancelled receive is how a layer learns a channel is finished (the pub/sub layer
+        # unsubscribes then), so the check leaves no subscription behind.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(layer.receive(channel), timeout=0.01)
         return message.get("type") == "health.ping"
 
     return HEALTHY if async_to_sync(round_trip)() else UNHEALTHY

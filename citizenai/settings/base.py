@@ -209,10 +209,31 @@ REALTIME_PUBLISH_TIMEOUT = env.int("REALTIME_PUBLISH_TIMEOUT", 2, minimum=1)
 REALTIME_MAX_SUBSCRIPTIONS = env.int("REALTIME_MAX_SUBSCRIPTIONS", 20, minimum=1)
 # Who may follow investigation progress (subscribe_investigation on the seed 002 socket).
 REALTIME_INVESTIGATION_PERMISSION = env.str("REALTIME_INVESTIGATION_PERMISSION", "analytics.view")
+# The Redis channel layer: "pubsub" (channels_redis.pubsub) publishes a group message once
+# and each process hands it to its own sockets, so one event reaches 1,000 sockets in tens of
+# milliseconds (bench/realtime.py); "core" (channels_redis.core) queues a copy per process in
+# Redis lists and pops them one at a time under a process-wide lock, several times slower.
+REALTIME_CHANNEL_LAYER = env.choice("REALTIME_CHANNEL_LAYER", "pubsub", ("pubsub", "core"))
+if REDIS_URL:
+    CHANNEL_LAYERS["default"]["BACKEND"] = {
+        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "core": "channels_redis.core.RedisChannelLayer",
+    }[REALTIME_CHANNEL_LAYER]
+    # redis-py 8 reads with a 5 s socket timeout by default, exactly the core layer's blocking
+    # BZPOPMIN timeout, so its consumers die with "Timeout reading" every few seconds: read
+    # longer than that. The default pool of 100 connections is too small for bursts of sockets
+    # joining and leaving groups.
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 500}
+    ]
 
 # --- Analytics ------------------------------------------------------------------------------
 CELERY_BEAT_SCHEDULE["check-analytics-thresholds"] = {
     "task": "apps.analytics.tasks.check_thresholds",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["refresh-analytics-rollups"] = {
+    "task": "apps.analytics.tasks.refresh_rollups",
     "schedule": 300.0,
 }
 
