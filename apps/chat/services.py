@@ -93,7 +93,16 @@ class Prepared:
     text: str = field(default="")
 
 
-def _edit_or_store_user_message(conversation: Conversation, text: str, user_message_id: uuid.UUID | None) -> Message:
+def _edit_or_store_user_message(
+    conversation: Conversation, text: str, user_message_id: uuid.UUID | None, understood: Understanding
+) -> Message:
+    """The user's message with what it was understood to mean, written once (not stored and
+    then updated with the intent: one statement less per exchange)."""
+    understanding = {
+        "intent": understood.intent,
+        "sentiment": understood.sentiment,
+        "confidence": understood.confidence,
+    }
     if user_message_id is not None:
         existing = Message.objects.filter(pk=user_message_id).first()
         if existing is not None:
@@ -105,10 +114,16 @@ def _edit_or_store_user_message(conversation: Conversation, text: str, user_mess
             conversation.state = {}
             conversation.messages.filter(reply_to=existing).delete()
             existing.content = text
-            existing.save(update_fields=["content"])
+            for name, value in understanding.items():
+                setattr(existing, name, value)
+            existing.save(update_fields=["content", *understanding])
             return existing
     return Message.objects.create(
-        **({"id": user_message_id} if user_message_id else {}), conversation=conversation, role=Role.USER, content=text
+        **({"id": user_message_id} if user_message_id else {}),
+        conversation=conversation,
+        role=Role.USER,
+        content=text,
+        **understanding,
     )
 
 
@@ -120,14 +135,8 @@ def exchange_prepare(
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if conversation.status == ConversationStatus.CLOSED:
         conversation.status, conversation.closed_at = ConversationStatus.ACTIVE, None
-    message = _edit_or_store_user_message(conversation, text, user_message_id)
     understood = understand(text)
-    message.intent, message.sentiment, message.confidence = (
-        understood.intent,
-        understood.sentiment,
-        understood.confidence,
-    )
-    message.save(update_fields=["intent", "sentiment", "confidence"])
+    message = _edit_or_store_user_message(conversation, text, user_message_id, understood)
     turn = agents.Turn(
         conversation=conversation,
         text=text,

@@ -1,11 +1,7 @@
-/* Staff dashboard: the hook for live counters.
- *
- * The page marks its live figures with data-counter="<name>" inside
- * #analytics-dashboard[data-live-counters]. Live updates over the notifications socket
- * (data-live-socket) arrive with the real-time issue; until then nothing connects and the
- * page shows the figures it was rendered with. That issue only has to call
- * CitizenAIAnalytics.applyCounters({open_concerns: 12, ...}) from its socket handler and
- * set data-live-counters="on".
+/* Staff dashboard: figures rendered with data-counter="<name>" can be replaced with
+ * CitizenAIAnalytics.applyCounters({name: value}). Live event counts since the page was
+ * opened come from static/js/realtime.js, which keeps every data-live-counter element up to
+ * date from the notifications socket.
  */
 (function () {
   "use strict";
@@ -32,10 +28,5 @@
 
   window.CitizenAIAnalytics = {
     applyCounters: applyCounters,
-    // TODO(real-time issue): open data-live-socket, authenticate, and feed applyCounters.
-    liveEndpoint: function () {
-      var container = root();
-      return container ? container.getAttribute("data-live-socket") : null;
-    },
   };
 })();

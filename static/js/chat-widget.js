@@ -1,16 +1,17 @@
-// Progressive enhancement of the chat page: answers stream over Server-Sent Events
-// (GET /api/v1/chat/stream) instead of a full page reload. Without JavaScript the form
-// posts normally and the page shows the conversation.
+// Progressive enhancement of the chat page: answers stream over the WebSocket
+// (static/js/chat-ws.js, which falls back to Server-Sent Events by itself) instead of a full
+// page reload. Without JavaScript the form posts normally and the page shows the
+// conversation.
 (function () {
   "use strict";
   var widget = document.querySelector("[data-chat-widget]");
-  if (!widget || !window.EventSource) { return; }
+  if (!widget || !window.CitizenAIChat) { return; }
   var form = widget.querySelector("[data-chat-form]");
   var log = widget.querySelector("[data-chat-log]");
   var input = form.querySelector("textarea");
+  var button = form.querySelector("button");
   var status = widget.querySelector("[data-chat-status]");
-  var sessionId = widget.getAttribute("data-session-id");
-  var streamUrl = widget.getAttribute("data-stream-url");
+  var answer = null;
 
   function addLine(role, text) {
     var item = document.createElement("li");
@@ -27,32 +28,37 @@
     return body;
   }
 
+  function done(message) {
+    status.textContent = message;
+    button.disabled = false;
+    input.focus();
+  }
+
+  var chat = window.CitizenAIChat.connect({
+    sessionId: widget.getAttribute("data-session-id"),
+    streamUrl: widget.getAttribute("data-stream-url"),
+    onChunk: function (text) { if (answer) { answer.textContent += text; } },
+    onAnswer: function (reply) {
+      if (answer && !answer.textContent) { answer.textContent = reply.message || reply.response || ""; }
+      done("Answer complete.");
+    },
+    onError: function (error) {
+      if (answer && !answer.textContent) {
+        answer.textContent = (error && error.message) || "Sorry, the assistant could not be reached.";
+      }
+      done("Something went wrong; please try again.");
+    },
+  });
+
   form.addEventListener("submit", function (event) {
     var text = input.value.trim();
     if (!text) { return; }
     event.preventDefault();
     addLine("user", text);
     input.value = "";
-    var answer = addLine("assistant", "");
+    answer = addLine("assistant", "");
     status.textContent = "The assistant is answering…";
-    form.querySelector("button").disabled = true;
-    var url = streamUrl + "?message=" + encodeURIComponent(text) + "&session_id=" + encodeURIComponent(sessionId);
-    var source = new EventSource(url, { withCredentials: true });
-    function finish(message) {
-      source.close();
-      status.textContent = message;
-      form.querySelector("button").disabled = false;
-      input.focus();
-    }
-    source.onmessage = function (e) {
-      var data = JSON.parse(e.data);
-      if (data.type === "chunk") { answer.textContent += data.content; }
-      else if (data.type === "complete") { finish("Answer complete."); }
-      else if (data.type === "error") { answer.textContent = data.message; finish("Something went wrong."); }
-    };
-    source.onerror = function () {
-      if (!answer.textContent) { answer.textContent = "Sorry, the assistant could not be reached. Please try again."; }
-      finish("Connection closed.");
-    };
+    button.disabled = true;
+    chat.send(text);
   });
 })();

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -229,11 +230,21 @@ def sse(event: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(event, default=str)}\n\n".encode()
 
 
+class StreamNegotiation(DefaultContentNegotiation):
+    """The stream is not rendered by DRF, so a client's `Accept: text/event-stream` (what
+    EventSource always sends) must not end in 406: errors before the stream starts (400,
+    401, 429) are rendered as the usual JSON envelope whatever the client accepts."""
+
+    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
 class StreamView(ApiView):
     """Server-Sent Events (seed 002): start, detecting, intent, agent_selected, chunk…, complete
     — or error. POST takes the JSON body; GET takes query parameters for EventSource."""
 
     permission_classes = CHAT_PERMISSIONS
+    content_negotiation_class = StreamNegotiation
 
     @extend_schema(request=s.MessageSerializer, responses={(200, "text/event-stream"): str}, auth=[])
     def post(self, request: Request) -> StreamingHttpResponse:

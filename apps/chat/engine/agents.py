@@ -152,8 +152,17 @@ def guide(turn: Turn) -> Reply:
 # --- tracker ---------------------------------------------------------------------------
 
 
+def _last_update(concern: Concern) -> Any:
+    """The newest update; from the prefetched ones when the concern came with them (as from
+    concern_get_public), without another query."""
+    prefetched = getattr(concern, "_prefetched_objects_cache", {}).get("updates")
+    if prefetched is not None:
+        return max(prefetched, key=lambda update: (update.timestamp, update.pk), default=None)
+    return concern.updates.all().order_by("-timestamp", "-id").first()
+
+
 def describe_concern(concern: Concern, *, own: bool) -> str:
-    last = concern.updates.all().order_by("-timestamp", "-id").first()
+    last = _last_update(concern)
     lines = [
         f"{'Your report' if own else 'Report'} {concern.tracking_number} \u201c{concern.title}\u201d is "
         f"{concern.get_status_display().lower()}."

@@ -104,6 +104,19 @@ def test_sse_get_for_event_source(stranger):
     assert types[0] == "start" and types[-1] == "complete"
 
 
+def test_sse_accepts_the_event_source_accept_header(stranger):
+    # EventSource always sends `Accept: text/event-stream`; DRF's negotiation used to answer 406.
+    response = stranger.client.get(
+        "/api/v1/chat/stream", {"message": "hello", "session_id": "sse-accept"}, HTTP_ACCEPT="text/event-stream"
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    assert [event["type"] for event in events_of(response)][-1] == "complete"
+    refused = stranger.client.get("/api/v1/chat/stream", {"session_id": "sse-accept"}, HTTP_ACCEPT="text/event-stream")
+    assert refused.status_code == 422  # the usual JSON envelope, whatever the client accepts
+    assert refused.json()["error"]["code"]
+
+
 def test_sse_streams_llm_tokens(citizen):
     with fake_llm(tokens=["One ", "two ", "three."]) as llm, llm_settings(llm.base_url):
         response = citizen.client.post(
