@@ -38,7 +38,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
                 with receiver._lock:

@@ -3,7 +3,6 @@ token, and the extensions (paging, detailed_status, notes)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from urllib.parse import urlparse
 
