@@ -7,16 +7,22 @@ from apps.accounts.credentials import credential_hash
 from apps.accounts.models import ApiKey, AuthSession, User
 
 
+# Unique lookups on the hot path of every request: .order_by() drops the ORDER BY that
+# .first() would add from Meta.ordering (bench/profile_stack.py measured it).
 def api_key_get_by_secret(*, secret: str) -> ApiKey | None:
-    return ApiKey.objects.select_related("user").filter(key_hash=credential_hash(secret)).first()
+    return ApiKey.objects.select_related("user").filter(key_hash=credential_hash(secret)).order_by().first()
 
 
 def auth_session_get_by_access_token(*, token: str) -> AuthSession | None:
-    return AuthSession.objects.select_related("user").filter(access_token_hash=credential_hash(token)).first()
+    return (
+        AuthSession.objects.select_related("user").filter(access_token_hash=credential_hash(token)).order_by().first()
+    )
 
 
 def auth_session_get_by_refresh_token(*, token: str) -> AuthSession | None:
-    return AuthSession.objects.select_related("user").filter(refresh_token_hash=credential_hash(token)).first()
+    return (
+        AuthSession.objects.select_related("user").filter(refresh_token_hash=credential_hash(token)).order_by().first()
+    )
 
 
 def api_key_list(*, user: User) -> QuerySet[ApiKey]:

@@ -90,7 +90,10 @@ TEMPLATES = [
 DATABASE_URL = env.url("DATABASE_URL", ("sqlite", "postgres", "postgresql"))
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    # 0 by default: under ASGI each request runs in a new thread, so kept connections would
+    # pile up until PostgreSQL refuses clients (bench/foundation.py). WSGI deployments
+    # (gunicorn sync workers) may keep them with e.g. DATABASE_CONN_MAX_AGE=60.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
