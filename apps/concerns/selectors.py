@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 from enum import Enum
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
 
 from apps.concerns.models import Category, Concern, DuplicateLink
 from apps.core.permissions import user_has
 
 TRACKING_NUMBER = re.compile(r"^TRK-\d{4}-\d{6,}$", re.IGNORECASE)
+
+# A list total of at least this many concerns is counted at most every COUNT_CACHE_SECONDS
+# per set of filters: counting hundreds of thousands of rows costs tens to hundreds of
+# milliseconds on PostgreSQL; smaller counts are cheap through the indexes and stay live.
+COUNT_CACHE_MIN_ROWS = 10_000
+COUNT_CACHE_SECONDS = 10
+# This process's copies of the shared counts, used while they are fresh: (total, counted at).
+_fresh_counts: dict[str, tuple[int, float]] = {}
+FRESH_COUNTS_MAX = 512
+
+logger = logging.getLogger(__name__)
 
 
 class View(Enum):
@@ -42,10 +56,66 @@ def category_get(*, code: str) -> Category | None:
 
 def concern_list(*, user: Any) -> QuerySet[Concern]:
     """Concerns the user may list: all for staff, their own for everyone else."""
-    concerns = Concern.objects.select_related("category", "assigned_to", "submitted_by")
+    # The list rows show the category and the assignee, never the submitter: no join on it.
+    concerns = Concern.objects.select_related("category", "assigned_to")
     if user_has(user, "concerns.view_all"):
         return concerns
     return concerns.filter(submitted_by=user)
+
+
+def concern_count(*, concerns: QuerySet[Concern], cache_key: str) -> int:
+    """The number of ``concerns``, exact as of at most COUNT_CACHE_SECONDS ago.
+
+    A count of COUNT_CACHE_MIN_ROWS or more is kept under ``cache_key`` (which must name the
+    filtered set) with the time it was taken; nothing invalidates it. Once it is older than
+    COUNT_CACHE_SECONDS one request recounts while the others go on answering with it, so
+    that a busy list is not counted by every worker at once; if that recount has not landed
+    within another COUNT_CACHE_SECONDS the entry is gone and the next request counts. Each
+    process also keeps the counts it saw for as long as they are fresh, which spares the
+    cache a round trip. Without the cache every request counts."""
+    fresh = _fresh_counts.get(cache_key)
+    if fresh is not None and time.time() - fresh[1] < COUNT_CACHE_SECONDS:
+        return fresh[0]
+    try:
+        cached = cache.get(cache_key)
+        if cached is not None:
+            total, counted_at = cached
+            if time.time() - counted_at < COUNT_CACHE_SECONDS:
+                _keep_fresh(cache_key, total, counted_at)
+                return int(total)
+            if not cache.add(f"{cache_key}:recount", 1, COUNT_CACHE_SECONDS):
+                return int(total)  # another request is recounting it
+    except Exception as exc:  # any backend: its outage is health's to report, not the list's
+        logger.warning("Concern counts cannot reach the cache (%s); counting", type(exc).__name__)
+        return concerns.count()
+    counted_at = time.time()
+    total = concerns.count()
+    if total >= COUNT_CACHE_MIN_ROWS:
+        _keep_fresh(cache_key, total, counted_at)
+        try:
+            cache.set(cache_key, (total, counted_at), 2 * COUNT_CACHE_SECONDS)
+        except Exception as exc:
+            logger.warning("Concern counts cannot reach the cache (%s)", type(exc).__name__)
+    return total
+
+
+def _keep_fresh(cache_key: str, total: int, counted_at: float) -> None:
+    if len(_fresh_counts) >= FRESH_COUNTS_MAX:
+        _fresh_counts.clear()
+    _fresh_counts[cache_key] = (int(total), counted_at)
+
+
+# What a possible duplicate shows of the concern it duplicates (serializers.concern_detail).
+DUPLICATE_COLUMNS = (
+    "id",
+    "concern_id",
+    "duplicate_of_id",
+    "reason",
+    "distance_m",
+    "similarity",
+    "duplicate_of__tracking_number",
+    "duplicate_of__title",
+)
 
 
 def concern_detail_queryset() -> QuerySet[Concern]:
@@ -54,24 +124,30 @@ def concern_detail_queryset() -> QuerySet[Concern]:
         "attachments",
         Prefetch(
             "duplicate_links",
-            queryset=DuplicateLink.objects.select_related("duplicate_of"),
+            queryset=DuplicateLink.objects.select_related("duplicate_of").only(*DUPLICATE_COLUMNS),
         ),
     )
+
+
+def _one(concerns: QuerySet[Concern]) -> Concern | None:
+    """The concern of a unique lookup: like first(), without an ORDER BY to build."""
+    found = list(concerns.order_by()[:1])
+    return found[0] if found else None
 
 
 def concern_get(*, identifier: str) -> Concern | None:
     """By UUID or tracking number."""
     concerns = concern_detail_queryset()
     if TRACKING_NUMBER.match(identifier):
-        return concerns.filter(tracking_number=identifier.upper()).first()
+        return _one(concerns.filter(tracking_number=identifier.upper()))
     try:
         pk = uuid.UUID(identifier)
     except ValueError:
         return None
-    return concerns.filter(pk=pk).first()
+    return _one(concerns.filter(pk=pk))
 
 
 def concern_get_public(*, tracking_number: str) -> Concern | None:
     if not TRACKING_NUMBER.match(tracking_number):
         return None
-    return concern_detail_queryset().filter(tracking_number=tracking_number.upper()).first()
+    return _one(concern_detail_queryset().filter(tracking_number=tracking_number.upper()))

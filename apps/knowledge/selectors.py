@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 
 from django.db import connection
@@ -101,39 +100,37 @@ def _matched(article: Article, terms: list[str]) -> int:
     return sum(1 for term in terms if _stem(term) in text)
 
 
+def _article_columns() -> str:
+    return ", ".join(f"a.{connection.ops.quote_name(field.column)}" for field in Article._meta.concrete_fields)
+
+
 def article_search(*, query: str, limit: int = 5, category: str | None = None) -> list[Hit]:
+    """The best ``limit`` published articles for the query's terms (any of them), best first.
+    One statement returns the ranked articles themselves (not their ids, then the rows)."""
     terms = query_terms(query)
     if not terms:
         return []
     if connection.vendor == "postgresql":
         sql = (
-            "SELECT id, ts_rank_cd(search_vector, q) AS score FROM knowledge_article, to_tsquery('english', %s) q "
-            "WHERE published AND search_vector @@ q {category} ORDER BY score DESC, title LIMIT %s"
+            "SELECT {columns}, ts_rank_cd(a.search_vector, q) AS score FROM knowledge_article a, "
+            "to_tsquery('english', %s) q WHERE a.published AND a.search_vector @@ q {category} "
+            "ORDER BY score DESC, a.title LIMIT %s"
         )
         params: list[object] = [" | ".join(terms)]
     else:
         sql = (
-            "SELECT a.id, -bm25(knowledge_article_fts, 10.0, 1.0, 4.0) AS score FROM knowledge_article_fts "
+            "SELECT {columns}, -bm25(knowledge_article_fts, 10.0, 1.0, 4.0) AS score FROM knowledge_article_fts "
             "JOIN knowledge_article a ON a.rowid = knowledge_article_fts.rowid "
             "WHERE knowledge_article_fts MATCH %s AND a.published {category} ORDER BY score DESC, a.title LIMIT %s"
         )
         params = [" OR ".join(f'"{term}"' for term in terms)]
     clause = ""
     if category:
-        clause = "AND category = %s"
+        clause = "AND a.category = %s"
         params.append(category)
     params.append(limit)
-    with connection.cursor() as cursor:
-        cursor.execute(sql.format(category=clause), params)
-        rows = cursor.fetchall()
-    ids = [uuid.UUID(str(row[0])) for row in rows]
-    articles = Article.objects.in_bulk(ids)
-    hits = []
-    for article_id, (_, score) in zip(ids, rows, strict=True):
-        article = articles.get(article_id)
-        if article is not None:
-            hits.append(Hit(article, float(score), _matched(article, terms), len(terms)))
-    return hits
+    articles = Article.objects.raw(sql.format(columns=_article_columns(), category=clause), params)
+    return [Hit(article, float(article.score), _matched(article, terms), len(terms)) for article in articles]
 
 
 def snippet(article: Article, query: str, length: int = 320) -> str:

@@ -29,8 +29,17 @@ def enqueue(ids: Iterable[uuid.UUID]) -> None:
     if mode == "celery":
         from apps.webhooks.tasks import deliver_webhook
 
-        for delivery_id in ids:
-            deliver_webhook.delay(str(delivery_id))
+        for index, delivery_id in enumerate(ids):
+            try:
+                deliver_webhook.delay(str(delivery_id))
+            except Exception:
+                # Runs after the publisher's commit: raising would fail a request whose change
+                # is already saved. The rows keep their enqueued_at, so the sweep re-queues
+                # them once they count as orphaned; don't wait on a dead broker for the rest.
+                logger.warning(
+                    "Webhook broker unavailable; %d deliveries left to the sweep", len(ids) - index, exc_info=True
+                )
+                return
     elif mode == "thread":
         LocalWorker.get().submit(ids)
     else:
@@ -46,8 +55,28 @@ def enqueue_later(ids: Iterable[uuid.UUID], delay: float) -> None:
     if settings.WEBHOOK_DISPATCH == "celery":
         from apps.webhooks.tasks import deliver_webhook
 
-        for delivery_id in ids:
-            deliver_webhook.apply_async((str(delivery_id),), countdown=delay)
+        try:
+            for delivery_id in ids:
+                deliver_webhook.apply_async((str(delivery_id),), countdown=delay)
+        except Exception:  # the sweep sends it when due (its enqueued_at is empty)
+            logger.warning("Webhook broker unavailable; retry left to the sweep", exc_info=True)
+
+
+def backlog() -> int:
+    """How many delivery tasks wait in the broker for a worker: 0 when none, when it cannot
+    be told, or without Celery (the local thread only sweeps when its queue is empty)."""
+    if settings.WEBHOOK_DISPATCH != "celery":
+        return 0
+    from apps.webhooks.tasks import deliver_webhook
+
+    app = deliver_webhook.app
+    queue = getattr(deliver_webhook, "queue", None) or app.conf.task_default_queue
+    try:
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1)
+            return int(connection.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except Exception:  # an empty Redis queue does not exist at all; a broker that is down shows nothing
+        return 0
 
 
 class LocalWorker:

@@ -6,13 +6,15 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -159,6 +161,20 @@ def retry_delay(*, attempts_made: int) -> float | None:
     return base * random.uniform(0.9, 1.1) if base else 0.0
 
 
+@contextmanager
+def _bookkeeping() -> Iterator[None]:
+    """One transaction for a worker's own writes (lease, attempt, outcome). On PostgreSQL it
+    commits without waiting for the WAL flush: a commit lost in a database crash only means
+    the delivery is sent again, which at-least-once allows; the outbox itself (Event and
+    Delivery rows, written in the publisher's transaction) keeps full durability."""
+    asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if asynchronous:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
 def _claim(delivery_id: uuid.UUID) -> bool:
     now = timezone.now()
     lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 30)
@@ -171,13 +187,14 @@ def _claim(delivery_id: uuid.UUID) -> bool:
 
 def delivery_attempt(*, delivery_id: uuid.UUID) -> str:
     """Try one delivery once if it is due and nobody else holds it. Returns the outcome."""
-    if not _claim(delivery_id):
-        return "skipped"
-    delivery = Delivery.objects.select_related("endpoint", "event").get(pk=delivery_id)
-    endpoint, event = delivery.endpoint, delivery.event
-    if not endpoint.active:
-        _finish(delivery, DeliveryStatus.FAILED, error="endpoint disabled")
-        return "failed"
+    with _bookkeeping():
+        if not _claim(delivery_id):
+            return "skipped"
+        delivery = Delivery.objects.select_related("endpoint", "event").get(pk=delivery_id)
+        endpoint, event = delivery.endpoint, delivery.event
+        if not endpoint.active:
+            _finish(delivery, DeliveryStatus.FAILED, error="endpoint disabled")
+            return "failed"
     secret = endpoint_secret(endpoint)
     timestamp = event.created_at.isoformat().replace("+00:00", "Z")
     body = signing.build_body(secret=secret, event=event.type, data=event.data, timestamp=timestamp)
@@ -185,13 +202,18 @@ def delivery_attempt(*, delivery_id: uuid.UUID) -> str:
         secret=secret, message_id=delivery.message_id, timestamp=int(time.time()), body=body
     )
     result = transport.post(endpoint.url, body, headers)
-    Attempt.objects.create(
-        delivery=delivery,
-        status_code=result.status_code,
-        latency_ms=result.latency_ms,
-        response_excerpt=result.excerpt,
-        error=result.error[:500],
-    )
+    with _bookkeeping():  # the attempt and its outcome commit together
+        Attempt.objects.create(
+            delivery=delivery,
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            response_excerpt=result.excerpt,
+            error=result.error[:500],
+        )
+        return _record_outcome(delivery, endpoint, result)
+
+
+def _record_outcome(delivery: Delivery, endpoint: Endpoint, result: transport.Result) -> str:
     code = result.status_code
     if code is not None and 200 <= code < 300:
         _finish(delivery, DeliveryStatus.SUCCEEDED, code=code)
@@ -241,7 +263,8 @@ def _schedule_retry(delivery: Delivery, endpoint: Endpoint, result: transport.Re
         )
         outcome = "retrying"
         if delay <= settings.WEBHOOK_INLINE_RETRY_SECONDS:
-            dispatch.enqueue_later([delivery.pk], delay)
+            pk = delivery.pk
+            transaction.on_commit(lambda: dispatch.enqueue_later([pk], delay))
     if endpoint.failing_since is None:
         Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
     elif now - endpoint.failing_since >= DISABLE_AFTER:
@@ -256,25 +279,36 @@ def _endpoint_disable(endpoint: Endpoint, reason: str) -> None:
     logger.warning("Webhook endpoint %s disabled: %s", endpoint.pk, reason, extra={"endpoint_id": str(endpoint.pk)})
     owner = User.objects.filter(pk=endpoint.owner_id).first()
     if owner is not None and owner.email:
-        send_mail(
-            subject="CitizenAI: a webhook endpoint was disabled",
-            message=f"Your webhook endpoint {endpoint.url} was disabled. {reason}\n"
-            "Fix the receiver, then re-enable it (PUT /api/v1/webhooks/{id} with active=true) "
-            "and redeliver what it missed.",
-            from_email=None,
-            recipient_list=[owner.email],
-            fail_silently=True,
+        transaction.on_commit(
+            lambda: send_mail(
+                subject="CitizenAI: a webhook endpoint was disabled",
+                message=f"Your webhook endpoint {endpoint.url} was disabled. {reason}\n"
+                "Fix the receiver, then re-enable it (PUT /api/v1/webhooks/{id} with active=true) "
+                "and redeliver what it missed.",
+                from_email=None,
+                recipient_list=[owner.email],
+                fail_silently=True,
+            )
         )
 
 
 def deliveries_sweep(*, limit: int = 5000) -> int:
     """Queue due deliveries that no task holds: retries whose time has come and anything a
-    lost task or broker outage left behind. Returns how many were queued."""
+    lost task or broker outage left behind. Returns how many were queued.
+
+    A delivery queued longer than WEBHOOK_ORPHAN_SECONDS ago counts as orphaned only while
+    the broker holds no backlog: when tasks still wait there, it is most likely among them,
+    and queuing it again would only add a duplicate task behind it. (Without this, a backlog
+    that takes longer than that to drain got every waiting delivery queued again every
+    WEBHOOK_ORPHAN_SECONDS; the queue grew faster than the workers could skip the copies.)"""
     now = timezone.now()
     orphaned = now - timedelta(seconds=settings.WEBHOOK_ORPHAN_SECONDS)
+    unqueued = Q(enqueued_at__isnull=True)
+    if not dispatch.backlog():
+        unqueued |= Q(enqueued_at__lt=orphaned)
     ids = list(
         Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=orphaned))
+        .filter(unqueued)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:limit]

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import hashlib
+import math
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import FileResponse, QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -16,6 +19,7 @@ from apps.concerns.models import Concern
 from apps.concerns.selectors import View
 from apps.core.api.base import ApiView, GenericApiView
 from apps.core.exceptions import BadRequest
+from apps.core.pagination import MAX_OFFSET, EnvelopePagination, positive_int_param
 from apps.core.permissions import Authenticated, Public, require, user_has
 from apps.core.responses import envelope, message
 
@@ -63,19 +67,105 @@ def get_concern_or_404(identifier: str) -> Concern:
     return concern
 
 
+# What the list rows show (serializers.ConcernStaffListSerializer, a superset of the owners'
+# ConcernListSerializer) and the cursor reads: the page query selects these columns only.
+LIST_COLUMNS = (
+    "id",
+    "tracking_number",
+    "title",
+    "description",
+    "category__code",
+    "priority",
+    "status",
+    "location",
+    "latitude",
+    "longitude",
+    "submitted_at",
+    "last_updated",
+    "estimated_resolution",
+    "anonymous",
+    "assigned_to__username",
+)
+
+# Query parameters that page or order a list but do not change which concerns are in it.
+NOT_FILTERS = frozenset({"limit", "offset", "page", "per_page", "cursor", "sort", "order"})
+
+
+class ConcernListPagination(EnvelopePagination):
+    """EnvelopePagination whose offset pages get ``total`` without counting when they can.
+
+    A page that is not full ends the list, so its total is exact from the page itself
+    (offset + rows) and no COUNT runs. Otherwise the list is counted, and a total of
+    selectors.COUNT_CACHE_MIN_ROWS or more is counted at most every
+    selectors.COUNT_CACHE_SECONDS per set of filters (see selectors.concern_count): such a
+    total, and ``pages``, which is always derived from it, may miss the concerns created or
+    deleted in the last 10 seconds (20 at most, while a recount is under way). It is never
+    below what the page shows. Cursor pages have no total and are unchanged."""
+
+    view: Any = None  # the list view, which names the filtered set for the count's cache
+
+    def _paginate_offset(self, queryset: QuerySet, request: Request, default: int, maximum: int) -> list:
+        params = request.query_params
+        if "page" in params or "per_page" in params:
+            limit = positive_int_param(request, "per_page", default, maximum=maximum)
+            page = positive_int_param(request, "page", 1, maximum=MAX_OFFSET // limit + 1)
+            offset = (page - 1) * limit
+        else:
+            limit = positive_int_param(request, "limit", default, maximum=maximum)
+            offset = positive_int_param(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
+            page = offset // limit + 1
+        rows = list(queryset[offset : offset + limit])
+        shown = offset + len(rows) if rows else 0  # at least this many exist
+        if len(rows) < limit and (rows or offset == 0):
+            total = shown  # the last page: nothing after it
+        else:  # a full page, or one past the end
+            key = getattr(self.view, "count_cache_key", None)
+            counted = selectors.concern_count(concerns=queryset, cache_key=key()) if key else queryset.count()
+            total = max(counted, shown)
+        self.pagination = {
+            "page": page,
+            "per_page": limit,
+            "total": total,
+            "pages": math.ceil(total / limit) if total else 0,
+        }
+        return rows
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
+        self.view = view
+        return super().paginate_queryset(queryset, request, view)
+
+
 class ConcernListView(GenericApiView):
-    """List concerns (staff: all; others: their own) or submit one (JSON or multipart)."""
+    """List concerns (staff: all; others: their own) or submit one (JSON or multipart).
+
+    The list's ``pagination.total`` (and ``pages``) is exact for a last page and for lists of
+    fewer than 10,000 concerns; a larger total is counted at most every 10 seconds per set of
+    filters, so it may be up to 10 seconds old (20 at most, while it is being recounted)."""
 
     method_permissions = {"GET": [Authenticated], "POST": [require("concerns.create")]}
     permission_classes = [Authenticated]
     filterset_class = ConcernFilterSet
+    pagination_class = ConcernListPagination
     result_key = "concerns"
     cursor_field = "submitted_at"
+
+    def count_cache_key(self) -> str:
+        """Names the filtered set this request lists: who may see which concerns (staff all,
+        others their own), and the filters. A filter whose meaning depends on the caller
+        (``assigned_to=me``) must add the caller here."""
+        user = self.request.user
+        params = self.request.query_params
+        scope = "all" if user_has(user, "concerns.view_all") else f"own:{user.pk}"
+        if params.get("assigned_to") == "me":
+            scope += f":me:{user.pk}"
+        filters = sorted((name, sorted(params.getlist(name))) for name in params if name not in NOT_FILTERS)
+        digest = hashlib.sha256(repr((scope, filters)).encode()).hexdigest()[:40]
+        return f"concerns:list-total:{digest}"
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):
             return Concern.objects.none()
-        return selectors.concern_list(user=self.request.user)
+        return selectors.concern_list(user=self.request.user).only(*LIST_COLUMNS)
 
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         if user_has(self.request.user, "concerns.view_all"):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.accounts.api.serializers import StrictSerializer
+from apps.core.serializers import StrictSerializer
 from apps.webhooks.models import Attempt, Delivery, Endpoint
 
 
