@@ -3,10 +3,10 @@ time and SSE time to first event, on one Daphne process over 5,000 knowledge art
 
 Run: .venv/bin/python bench/chat.py   (needs wrk, PostgreSQL and Redis on loopback)
 
-1. A fresh PostgreSQL database (dropped at the end), migrated; 5,000 published-or-not knowledge
-   articles (the 13 of apps/knowledge/content.py and 4,987 generated from a vocabulary of city
-   services, bulk-inserted, then ANALYZE); a staff user with an API key; one concern whose
-   tracking number the tracking question asks about.
+1. A fresh PostgreSQL database (dropped at the end), migrated; 5,000 knowledge articles (the 13
+   of apps/knowledge/content.py and 4,987 generated from a vocabulary of city services, about 3%
+   of them unpublished; bulk-inserted, then ANALYZE); a staff user with an API key; one concern
+   whose tracking number the tracking question asks about.
 2. ONE server: Daphne x1 serves all three measurements, because the SSE stream needs an ASGI
    server and the chat/floor ratio means most when both sides run on the same server. It runs
    with production settings (the environment of bench/foundation.py, whose few helpers are
