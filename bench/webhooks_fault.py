@@ -541,7 +541,7 @@ def main() -> int:
     parser.add_argument("--fail-rate", type=float, default=0.2)
     parser.add_argument("--orphan-seconds", type=int, default=15)
     parser.add_argument("--outage", type=float, default=2.0, help="seconds the broker stays down")
-    parser.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
+    parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep-logs", action="store_true")
     return run(parser.parse_args())
