@@ -64,7 +64,8 @@ def concern_list(*, user: Any) -> QuerySet[Concern]:
 
 
 def concern_count(*, concerns: QuerySet[Concern], cache_key: str) -> int:
-    """The number of ``concerns``, exact as of at most COUNT_CACHE_SECONDS ago.
+    """The number of ``concerns``: exact, or if it is COUNT_CACHE_MIN_ROWS or more, as counted
+    at most COUNT_CACHE_SECONDS ago (twice that at the very most, while it is recounted).
 
     A count of COUNT_CACHE_MIN_ROWS or more is kept under ``cache_key`` (which must name the
     filtered set) with the time it was taken; nothing invalidates it. Once it is older than
