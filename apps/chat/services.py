@@ -7,6 +7,7 @@ here); ``exchange_finish`` stores the answer and publishes the events.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -20,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
+from apps.accounts.models import ApiKey
 from apps.chat.engine import agents, llm
 from apps.chat.engine.router import choose_agent, update_streaks
 from apps.chat.engine.understanding import Understanding, understand
@@ -46,6 +48,27 @@ class Principal:
         return (
             bool(self.anonymous_key) and conversation.anonymous_key == self.anonymous_key and not conversation.owner_id
         )
+
+
+def anonymous_owner_key(session_key: str) -> str:
+    """The owner key of an anonymous visitor's conversations, derived from the browser
+    session so the chat page, the API and the WebSocket all find the same conversations
+    (and the raw session key is never stored)."""
+    return hashlib.sha256(f"chat:{session_key}".encode()).hexdigest()
+
+
+def principal_for(request: Any) -> Principal:
+    """The owner of the caller's conversations: its API key, its user, or its browser
+    session (created on first use). Works for DRF and plain Django requests."""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiKey):
+        return Principal(user=request.user, api_key=auth)
+    if request.user is not None and request.user.is_authenticated:
+        return Principal(user=request.user)
+    session = request.session
+    if not session.session_key:
+        session.save()
+    return Principal(anonymous_key=anonymous_owner_key(session.session_key))
 
 
 def conversation_get_or_create(

@@ -3,8 +3,6 @@ JavaScript the widget streams answers over SSE instead."""
 
 from __future__ import annotations
 
-import hashlib
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,17 +16,9 @@ from apps.core.ratelimit import hit
 SESSION_KEY = "chat_session_id"
 
 
-def principal_for_browser(request: HttpRequest) -> services.Principal:
-    if request.user.is_authenticated:
-        return services.Principal(user=request.user)
-    if not request.session.session_key:
-        request.session.save()
-    return services.Principal(anonymous_key=hashlib.sha256(f"chat:{request.session.session_key}".encode()).hexdigest())
-
-
 @require_http_methods(["GET", "POST"])
 def assistant_page(request: HttpRequest) -> HttpResponse:
-    principal = principal_for_browser(request)
+    principal = services.principal_for(request)
     conversation, _ = services.conversation_get_or_create(
         principal=principal, session_id=request.session.get(SESSION_KEY)
     )

@@ -21,7 +21,7 @@ from django.utils.functional import LazyObject, empty
 
 from apps.accounts.authentication import authenticate_bearer
 from apps.accounts.models import ApiKey
-from apps.chat.services import Principal
+from apps.chat.services import Principal, anonymous_owner_key
 from apps.core.exceptions import InvalidCredentials
 from apps.core.permissions import user_has
 
@@ -142,7 +142,7 @@ async def anonymous_key(scope: dict[str, Any]) -> str:
     session = scope.get("session")
     key = getattr(session, "session_key", None) if session is not None else None
     if key and await database_sync_to_async(session.exists)(key):
-        return hashlib.sha256(f"chat:{key}".encode()).hexdigest()
+        return anonymous_owner_key(key)
     return hashlib.sha256(f"chat:ws:{secrets.token_hex(32)}".encode()).hexdigest()
 
 

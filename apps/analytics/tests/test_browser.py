@@ -1,33 +1,17 @@
 """A real browser against a real server: a staff member signs in and sees the dashboard's
-charts. Daphne runs in a subprocess with its own migrated SQLite database; Chromium is
-Debian's, and if it is missing the test fails rather than skips."""
+charts. Daphne runs in a subprocess with its own migrated database (tests/browser.py)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.browser import launch, live_site
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "a long browser test password 7"
 
 SEED = f"""
@@ -54,89 +38,17 @@ for day in range(6):
 """
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run_manage(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    database = Path(f"/tmp/citizenai-analytics-browser-{uuid.uuid4().hex}.sqlite3")  # noqa: S108 (unique name)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "PYTEST_"))
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "citizenai.settings.base",
-            "DATABASE_URL": f"sqlite:///{database}",
-            "VAR_DIR": str(tmp_path / "var"),
-            "MEDIA_ROOT": str(tmp_path / "media"),
-            "DEBUG": "false",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    run_manage(env, "migrate", "--noinput")
-    run_manage(env, "shell", "-c", SEED)
-    port = free_port()
-    log = tmp_path / "daphne.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "citizenai.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"daphne exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/accounts/sign-in/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"daphne did not answer within 60 s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
+    with live_site(tmp_path, ("shell", "-c", SEED)) as url:
+        yield url
 
 
 def test_staff_signs_in_and_sees_the_charts(server: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Debian chromium is required at {CHROMIUM} (apt-get install -y chromium)")
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         try:
             page = browser.new_page()
             page.set_default_timeout(20_000)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -15,7 +14,6 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.models import ApiKey
 from apps.chat import selectors, services
 from apps.chat.api import serializers as s
 from apps.chat.engine.agents import AGENTS
@@ -26,18 +24,6 @@ from apps.core.pagination import EnvelopePagination, positive_int_param
 from apps.core.permissions import Public
 
 CHAT_PERMISSIONS = [Public]  # anonymous use is allowed for the citizen widget (rate-limited by IP)
-
-
-def principal_for(request: Request) -> services.Principal:
-    if isinstance(request.auth, ApiKey):
-        return services.Principal(user=request.user, api_key=request.auth)
-    if request.user is not None and request.user.is_authenticated:
-        return services.Principal(user=request.user)
-    session = request._request.session
-    if not session.session_key:
-        session.save()
-    anonymous = hashlib.sha256(f"chat:{session.session_key}".encode()).hexdigest()
-    return services.Principal(anonymous_key=anonymous)
 
 
 def answer_payload(prepared: services.Prepared, answer: Message) -> dict[str, Any]:
@@ -82,7 +68,7 @@ class SessionView(ApiView):
         form = s.SessionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         conversation, _ = services.conversation_get_or_create(
-            principal=principal_for(request),
+            principal=services.principal_for(request),
             session_id=form.validated_data.get("session_id"),
             title=form.validated_data["title"],
             context=form.validated_data.get("context"),
@@ -109,7 +95,7 @@ class MessageView(ApiView):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         conversation, _ = services.conversation_get_or_create(
-            principal=principal_for(request), session_id=data["session"], context=data.get("context")
+            principal=services.principal_for(request), session_id=data["session"], context=data.get("context")
         )
         prepared, answer = services.exchange_run(
             conversation=conversation, user=request.user, text=data["text"], user_message_id=data.get("user_message_id")
@@ -132,7 +118,7 @@ class HistoryView(ApiView):
             from apps.core.exceptions import BadRequest
 
             raise BadRequest(details={"session_id": ["This query parameter is required."]})
-        conversation = services.conversation_get(principal=principal_for(request), session_id=session_id)
+        conversation = services.conversation_get(principal=services.principal_for(request), session_id=session_id)
         paginator = EnvelopePagination()
         page = paginator.paginate_queryset(selectors.exchanges(conversation=conversation), request, view=self)
         items = [selectors.exchange_item(message) for message in page]
@@ -157,7 +143,7 @@ class FeedbackView(ApiView):
         form = s.FeedbackSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         feedback = services.feedback_create(
-            principal=principal_for(request),
+            principal=services.principal_for(request),
             message_id=form.validated_data["message_id"],
             rating=form.validated_data["rating"],
             comment=form.validated_data["comment"],
@@ -185,7 +171,7 @@ class ThreadListView(ApiView):
     def get(self, request: Request) -> Response:
         page = positive_int_param(request, "page", 1)
         size = positive_int_param(request, "page_size", 10, maximum=100)
-        threads = selectors.conversation_list(principal=principal_for(request))
+        threads = selectors.conversation_list(principal=services.principal_for(request))
         total = threads.count()
         rows = threads[(page - 1) * size : page * size]
         response = Response(s.ThreadSerializer(rows, many=True).data)
@@ -201,7 +187,7 @@ class ThreadDetailView(ApiView):
 
     @extend_schema(responses={200: s.ThreadDetailSerializer}, auth=[])
     def get(self, request: Request, thread_id: str) -> Response:
-        conversation = services.conversation_get(principal=principal_for(request), session_id=thread_id)
+        conversation = services.conversation_get(principal=services.principal_for(request), session_id=thread_id)
         conversation.message_count = conversation.messages.count()  # type: ignore[attr-defined]
         return Response(s.ThreadDetailSerializer(conversation).data)
 
@@ -213,7 +199,7 @@ class ThreadMessagesView(ApiView):
 
     @extend_schema(responses={200: s.ThreadMessageSerializer(many=True)}, auth=[])
     def get(self, request: Request, thread_id: str) -> Response:
-        conversation = services.conversation_get(principal=principal_for(request), session_id=thread_id)
+        conversation = services.conversation_get(principal=services.principal_for(request), session_id=thread_id)
         page = positive_int_param(request, "page", 1)
         size = positive_int_param(request, "page_size", 50, maximum=200)
         messages = conversation.messages.order_by("created_at", "id")
@@ -268,7 +254,7 @@ class StreamView(ApiView):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         conversation, _ = services.conversation_get_or_create(
-            principal=principal_for(request), session_id=data["session"]
+            principal=services.principal_for(request), session_id=data["session"]
         )
         user = request.user if request.user.is_authenticated else None
         response = StreamingHttpResponse(

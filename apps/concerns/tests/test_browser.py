@@ -1,21 +1,13 @@
 """A real browser against a real server: report a problem with a photo, then track it.
 
-The server is daphne in a subprocess on a free port, with its own migrated SQLite database
-and media directory, so nothing is shared with the test database. Chromium is Debian's;
-if it is missing the test fails rather than skips.
+The server is Daphne in a subprocess with its own migrated database and media directory
+(tests/browser.py), so nothing is shared with the test database.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,85 +15,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.browser import launch, live_site
+
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"daphne exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"daphne did not answer {url} within {timeout:.0f}s:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    database = Path(f"/tmp/citizenai-browser-{uuid.uuid4().hex}.sqlite3")  # noqa: S108 (unique name)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "citizenai.settings.base",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "VAR_DIR": str(tmp_path / "var"),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-4000:]
-    port = free_port()
-    log = tmp_path / "daphne.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "citizenai.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/concerns/new/", process, log)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
+    with live_site(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -118,13 +40,11 @@ def photo_file(tmp_path: Path) -> Path:
 
 
 def test_report_a_problem_with_a_photo_and_track_it(server: str, photo_file: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Debian chromium is required at {CHROMIUM} (apt-get install -y chromium)")
     from playwright.sync_api import expect, sync_playwright
 
     title = f"Pothole outside number {uuid.uuid4().hex[:6]}"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         try:
             context = browser.new_context(
                 geolocation={"latitude": 52.370216, "longitude": 4.895168}, permissions=["geolocation"]

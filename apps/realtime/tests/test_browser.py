@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import launch
 from tests.servers import fresh_database, http, manage, running_servers, server_env
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
 PASSWORD = "a long browser test password 7"
 
 SEED = f"""
@@ -59,8 +58,6 @@ CHAT = """
 
 
 def test_live_counter_and_chat_client_in_a_browser(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Debian chromium is required at {CHROMIUM} (apt-get install -y chromium)")
     from playwright.sync_api import expect, sync_playwright
 
     with fresh_database() as database_url:
@@ -73,7 +70,7 @@ def test_live_counter_and_chat_client_in_a_browser(tmp_path: Path) -> None:
         )
         with running_servers(env, count=1) as (server,), sync_playwright() as playwright:
             base = server.url
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            browser = launch(playwright)
             try:
                 page = browser.new_page()
                 page.set_default_timeout(20_000)
