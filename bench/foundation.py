@@ -56,7 +56,7 @@ WARMUP_S = 3
 CONNECTIONS = 16
 TARGET_RATIO = 0.60
 RATE_LIMIT = "100000000"
-ENDPOINTS = ("bare", "full")
+ENDPOINTS = ("bare", "django", "full")  # (a), (a*), (b)
 
 DAPHNE = ["daphne", "-b", "127.0.0.1", "-p", "{port}", "citizenai.asgi:application"]
 GUNICORN = ["gunicorn", "--no-control-socket", "-b", "127.0.0.1:{port}"]  # no shared ~/.gunicorn/gunicorn.ctl
@@ -166,8 +166,9 @@ class Server:
         argv, extra_env = SERVERS[name]
         env = {**ctx.env, **extra_env, "DJANGO_SETTINGS_MODULE": "bench.bench_settings"}
         self.endpoint = endpoint
-        if endpoint == "bare":
-            self.path, self.headers, env["BENCH_BARE"] = "/bench/bare", {}, "1"
+        if endpoint in ("bare", "django"):
+            self.path, self.headers = "/bench/bare", {}
+            env["BENCH_BARE"] = "1" if endpoint == "bare" else "django"
         else:
             self.path, self.headers = "/api/v1/auth/validate", {"Authorization": f"Bearer {ctx.api_key}"}
         self.port = free_port()
@@ -275,18 +276,20 @@ def measure(name: str, ctx: Context) -> list[Result]:
 
 def print_table(results: list[Result]) -> None:
     header = f"{'req/s':>7} {'p99 ms':>8} {'bad':>5} {'cpu µs/req':>10} {'db conn/req':>11} {'idle':>5}"
-    print(f"\n{'server':<31} {'endpoint':<8} {header} {'(b)/(a) req/s':>13} {'(a)/(b) cpu':>11}")
+    print(f"\n{'server':<31} {'endpoint':<8} {header} {'(b)/(a) req/s':>13} {'(a)/(b) cpu':>11} {'(b)/(a*)':>9}")
     by_key = {(r.server, r.endpoint): r for r in results}
     for r in results:
         ratios = ""
-        bare = by_key.get((r.server, "bare"))
-        if r.endpoint == "full" and bare is not None:
+        bare, django = by_key.get((r.server, "bare")), by_key.get((r.server, "django"))
+        if r.endpoint == "full" and bare is not None and django is not None:
             ratio = r.rps / bare.rps
             ratios = f"{ratio:>9.0%} {'ok' if ratio >= TARGET_RATIO else 'LOW':<3} {bare.cpu_us / r.cpu_us:>11.0%}"
+            ratios += f" {r.rps / django.rps:>9.0%}"
         conn = "-" if r.conn_per_req is None else f"{r.conn_per_req:.3f}"
         figures = f"{r.rps:>7.0f} {r.p99_ms:>8.2f} {r.bad:>5} {r.cpu_us:>10.0f} {conn:>11} {r.idle:>5.0%}"
         print(f"{r.server:<31} {r.endpoint:<8} {figures} {ratios}")
-    print("\n(a) bare = /bench/bare with MIDDLEWARE=[]; (b) full = /api/v1/auth/validate with an API key")
+    print("\n(a) bare = /bench/bare with MIDDLEWARE=[]; (a*) django = /bench/bare through Django's and")
+    print("WhiteNoise's middleware, none of ours; (b) full = /api/v1/auth/validate with an API key")
     print(f"target (b)/(a) >= {TARGET_RATIO:.0%}; bad = non-2xx responses and socket errors")
     print(
         f"wrk -t2 -c{CONNECTIONS}, {SLICES} alternating slices of {max(1, DURATION_S // SLICES)} s per endpoint "

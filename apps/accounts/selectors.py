@@ -3,19 +3,26 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.accounts.credential_cache import credential_cached
 from apps.accounts.credentials import credential_hash
 from apps.accounts.models import ApiKey, AuthSession, User
 
 
-# Unique lookups on the hot path of every request: .order_by() drops the ORDER BY that
-# .first() would add from Meta.ordering (bench/profile_stack.py measured it).
+# Unique lookups on the hot path of every request, cached (apps/accounts/credential_cache.py);
+# .order_by() drops the ORDER BY that .first() would add from Meta.ordering.
 def api_key_get_by_secret(*, secret: str) -> ApiKey | None:
-    return ApiKey.objects.select_related("user").filter(key_hash=credential_hash(secret)).order_by().first()
+    digest = credential_hash(secret)
+    return credential_cached(
+        credential_hash=digest,
+        load=lambda: ApiKey.objects.select_related("user").filter(key_hash=digest).order_by().first(),
+    )
 
 
 def auth_session_get_by_access_token(*, token: str) -> AuthSession | None:
-    return (
-        AuthSession.objects.select_related("user").filter(access_token_hash=credential_hash(token)).order_by().first()
+    digest = credential_hash(token)
+    return credential_cached(
+        credential_hash=digest,
+        load=lambda: AuthSession.objects.select_related("user").filter(access_token_hash=digest).order_by().first(),
     )
 
 

@@ -13,10 +13,12 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.accounts import credentials
+from apps.accounts.credential_cache import credentials_forget
 from apps.accounts.errors import AccountLocked, LoginFailed, RefreshFailed
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.accounts.roles import Role, Tier
@@ -234,6 +236,7 @@ def auth_session_refresh(*, refresh_token: str) -> IssuedSession:
     ):
         raise RefreshFailed()
     access, refresh = credentials.new_access_token(), credentials.new_refresh_token()
+    credentials_forget(credential_hashes=[session.access_token_hash])  # the old access token ends here
     session.access_token_hash = credentials.credential_hash(access)
     session.refresh_token_hash = credentials.credential_hash(refresh)
     session.access_expires_at = min(now + timedelta(seconds=settings.ACCESS_TOKEN_TTL), session.expires_at)
@@ -244,6 +247,7 @@ def auth_session_refresh(*, refresh_token: str) -> IssuedSession:
 
 def auth_session_revoke(*, session: AuthSession) -> None:
     AuthSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    credentials_forget(credential_hashes=[session.access_token_hash])
 
 
 # A browser's Django session remembers the token session its API login created, so that
@@ -258,13 +262,18 @@ def auth_session_link(*, django_session: Any, session: AuthSession) -> None:
 def auth_session_revoke_linked(*, django_session: Any, user: Any) -> None:
     linked = django_session.get(LINKED_AUTH_SESSION)
     if linked and user is not None and user.is_authenticated:
-        AuthSession.objects.filter(pk=linked, user_id=user.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
+        _auth_sessions_revoke(AuthSession.objects.filter(pk=linked, user_id=user.pk))
 
 
 def auth_session_revoke_all(*, user: User) -> None:
-    AuthSession.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    _auth_sessions_revoke(AuthSession.objects.filter(user=user))
+
+
+def _auth_sessions_revoke(sessions: QuerySet[AuthSession]) -> None:
+    current = sessions.filter(revoked_at__isnull=True)
+    hashes = list(current.values_list("access_token_hash", flat=True))
+    current.update(revoked_at=timezone.now())
+    credentials_forget(credential_hashes=hashes)
 
 
 # --- API keys --------------------------------------------------------------------------
@@ -292,16 +301,26 @@ def api_key_create(
 
 def api_key_revoke(*, api_key: ApiKey) -> None:
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    credentials_forget(credential_hashes=[api_key.key_hash])
+
+
+# When this process last wrote each key's last_used_at. Cached keys carry an old
+# last_used_at, so the row alone cannot tell; a process writes at most once per resolution.
+_touched: dict[object, datetime] = {}
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:
-    """Record use, at most once per API_KEY_LAST_USED_RESOLUTION seconds per key, so the
-    hot path does not write on every request."""
+    """Record use, at most once per API_KEY_LAST_USED_RESOLUTION seconds per key and process,
+    so the hot path does not write on every request."""
     now = timezone.now()
     resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
-    if api_key.last_used_at is None or now - api_key.last_used_at >= resolution:
+    last = max(filter(None, (api_key.last_used_at, _touched.get(api_key.pk))), default=None)
+    if last is None or now - last >= resolution:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+        if len(_touched) > 10_000:
+            _touched.clear()
+        _touched[api_key.pk] = now
 
 
 def credentials_purge_expired() -> int:

@@ -92,7 +92,7 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
     # 0 by default: under ASGI each request runs in a new thread, so kept connections would
     # pile up until PostgreSQL refuses clients (bench/foundation.py). WSGI deployments
-    # (gunicorn sync workers) may keep them with e.g. DATABASE_CONN_MAX_AGE=60.
+    # (gunicorn sync workers) keep them: citizenai/wsgi.py defaults DATABASE_CONN_MAX_AGE to 60.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
@@ -118,7 +118,7 @@ CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", "citizenai")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "apps.core.cache.ReusingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
@@ -276,6 +276,7 @@ REMEMBER_ME_TTL = env.int("REMEMBER_ME_TTL", 30 * 86400, minimum=300)
 LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", 60, minimum=0)
+CREDENTIAL_CACHE_SECONDS = env.int("CREDENTIAL_CACHE_SECONDS", 60, minimum=0)
 
 SESSION_COOKIE_AGE = REFRESH_TOKEN_TTL
 SESSION_COOKIE_HTTPONLY = True

@@ -1,0 +1,58 @@
+"""A shared cache of bearer credentials: key hash -> the ApiKey or AuthSession with its user.
+
+Looking the credential up in PostgreSQL was about three quarters of the CPU time of an
+authenticated request (bench/profile_stack.py). Entries live in Django's default cache —
+Redis when REDIS_URL is set — so that one deletion reaches every process: every write that
+revokes, rotates or deletes a credential, or changes its user, forgets the entries at once
+and again after commit (so a process that re-read the old row before the commit cannot
+keep it). Expiry and revocation are still checked on every request from the cached row;
+CREDENTIAL_CACHE_SECONDS (0 turns the cache off) only bounds a change made behind the
+application's back, such as raw SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+T = TypeVar("T")
+
+
+def _key(credential_hash: str) -> str:
+    return f"cred:{credential_hash}"
+
+
+def credential_cached(*, credential_hash: str, load: Callable[[], T | None]) -> T | None:
+    """The cached credential for a hash, or load() it and remember what was found."""
+    ttl = settings.CREDENTIAL_CACHE_SECONDS
+    if ttl <= 0:
+        return load()
+    found = cache.get(_key(credential_hash))
+    if found is None:
+        found = load()
+        if found is not None:  # unknown secrets are not remembered: they would fill the cache
+            cache.set(_key(credential_hash), found, ttl)
+    return found
+
+
+def credentials_forget(*, credential_hashes: Iterable[str]) -> None:
+    keys = [_key(h) for h in credential_hashes if h]
+    if not keys:
+        return
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def credentials_forget_user(*, user_id: object) -> None:
+    """Forget every cached credential of a user (their role, tier or active flag changed)."""
+    from apps.accounts.models import ApiKey, AuthSession
+
+    hashes = list(ApiKey.objects.filter(user_id=user_id).values_list("key_hash", flat=True))
+    hashes += AuthSession.objects.filter(user_id=user_id, revoked_at__isnull=True).values_list(
+        "access_token_hash", flat=True
+    )
+    credentials_forget(credential_hashes=hashes)
