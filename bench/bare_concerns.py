@@ -153,6 +153,7 @@ def with_z(entries: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
 def wsgi() -> WSGIHandler:
     """The twins' WSGI application: production settings without middleware or site URLs."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "citizenai.settings.production")
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")  # kept connections, as citizenai/wsgi.py
     import django
     from django.conf import settings
 

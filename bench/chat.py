@@ -438,10 +438,12 @@ def load_data() -> tuple[str, str]:
     from apps.concerns.services import concern_create
     from apps.knowledge.content import ARTICLES as REAL
     from apps.knowledge.models import Article
+    from apps.knowledge.selectors import article_search_forget
 
     rows = [dict(item) for item in REAL] + generated_articles(ARTICLES - len(REAL))
     started = time.perf_counter()
     Article.objects.bulk_create([Article(**row) for row in rows], batch_size=500)
+    article_search_forget()  # bulk_create sends no signals
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE knowledge_article")
     print(f"  {len(rows)} articles inserted in {time.perf_counter() - started:.1f} s", flush=True)

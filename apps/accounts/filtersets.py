@@ -2,9 +2,10 @@ import django_filters
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
+from apps.core.filters import ApiFilterSet
 
 
-class UserFilterSet(django_filters.FilterSet):
+class UserFilterSet(ApiFilterSet):
     role = django_filters.ChoiceFilter(choices=Role.choices)
     active = django_filters.BooleanFilter(field_name="is_active")
     q = django_filters.CharFilter(method="search", max_length=100)

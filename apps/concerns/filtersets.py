@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from apps.concerns.models import OPEN_STATUSES, Category, Concern, Priority, Status
 from apps.concerns.selectors import TRACKING_NUMBER
+from apps.core.filters import ApiFilterSet
 
 SORT_FIELDS = {
     "submitted_at": "submitted_at",
@@ -50,7 +51,7 @@ class CategoryCodeFilter(django_filters.ModelMultipleChoiceFilter):
         return {"category_id": getattr(v, "pk", v)}
 
 
-class ConcernFilterSet(django_filters.FilterSet):
+class ConcernFilterSet(ApiFilterSet):
     # distinct=False: these are columns of the concern itself (or a many-to-one key), so no
     # row can repeat; django-filter's default DISTINCT would defeat the indexed ordering.
     status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
@@ -75,16 +76,6 @@ class ConcernFilterSet(django_filters.FilterSet):
     class Meta:
         model = Concern
         fields: list[str] = []
-
-    def get_form_class(self) -> type:
-        # The form depends on the declared filters only (the category field's queryset is
-        # copied afresh by each form instance), so its class is built once, not per request.
-        cls = type(self)
-        form_class = cls.__dict__.get("_form_class")
-        if form_class is None:
-            form_class = super().get_form_class()
-            cls._form_class = form_class
-        return form_class
 
     def filter_noop(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
         return queryset  # applied in `qs` together with the ordering

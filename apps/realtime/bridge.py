@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
+from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
@@ -132,9 +135,39 @@ def deliver(event: str, sends: list[Send]) -> None:
         task.add_done_callback(partial(_log_failure, event))
         return
     try:
-        async_to_sync(send_all)()
+        if isinstance(layer, InMemoryChannelLayer):
+            # One process, queues bound to the consumers' loop: async_to_sync runs there.
+            async_to_sync(send_all)()
+        else:
+            _publisher_loop().submit(send_all()).result(timeout + 1)
     except Exception as exc:
         _warn(event, exc)
+
+
+class _PublisherLoop:
+    """An event loop on a daemon thread for publishers in sync code (gunicorn workers, Celery
+    tasks). async_to_sync there made a new loop per event, and with it a new Redis connection
+    of the channel layer (a few ms per chat message); this loop keeps its connections."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="realtime-publisher", daemon=True).start()
+
+    def submit(self, coroutine: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+
+_publisher: _PublisherLoop | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publisher_loop() -> _PublisherLoop:
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None or _publisher.pid != os.getpid():  # a forked child has no such thread
+            _publisher = _PublisherLoop()
+        return _publisher
 
 
 def _log_failure(event: str, task: asyncio.Task[None]) -> None:

@@ -139,6 +139,10 @@ CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Celery's Django fix-up closes the database connection before and after every task unless
+# told to reuse it: a new PostgreSQL connection per webhook delivery held a worker to about
+# 60 deliveries/s. Workers reuse one for this many tasks; citizenai/celery.py drops a broken one.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4, minimum=1)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_BACKEND = None
@@ -277,6 +281,7 @@ LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 API_KEY_LAST_USED_RESOLUTION = env.int("API_KEY_LAST_USED_RESOLUTION", 60, minimum=0)
 CREDENTIAL_CACHE_SECONDS = env.int("CREDENTIAL_CACHE_SECONDS", 60, minimum=0)
+KNOWLEDGE_SEARCH_CACHE_SECONDS = env.int("KNOWLEDGE_SEARCH_CACHE_SECONDS", 600, minimum=0)
 
 SESSION_COOKIE_AGE = REFRESH_TOKEN_TTL
 SESSION_COOKIE_HTTPONLY = True
