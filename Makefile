@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 PYTEST_WORKERS ?= 2
+WORKER_THREADS ?= 8
 
 .PHONY: run test venv dev-venv system-deps migrate demo lint schema check-deploy ci services-test worker beat clean
 
@@ -45,7 +46,7 @@ test: dev-venv
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 worker: venv
-	$(BIN)/celery -A citizenai worker --loglevel=INFO
+	$(BIN)/celery -A citizenai worker --pool threads --concurrency $(WORKER_THREADS) --loglevel=INFO
 
 beat: venv
 	$(BIN)/celery -A citizenai beat --loglevel=INFO

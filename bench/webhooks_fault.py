@@ -4,8 +4,9 @@ Run: .venv/bin/python bench/webhooks_fault.py [--events 10000]   (needs PostgreS
 loopback and the redis-server binary; starts and stops everything else itself)
 
 Starts its own redis-server (the broker, no persistence), a fresh PostgreSQL database, a
-local receiver that fails 20% of requests at random with 500, a Celery worker (prefork,
-concurrency 2) and Celery beat running the sweep every 2 s. Events are published in
+local receiver that fails 20% of requests at random with 500, a Celery worker as deployed
+(one process, thread pool of 8; --pool prefork --concurrency 2 for the other kind) and
+Celery beat running the sweep every 2 s. Events are published in
 batches, each batch in one transaction, by a Django subprocess. Mid-run the broker is
 shut down without saving while events are still being published and started again on the
 same port after a short outage (its queue is gone), and once 30% are delivered the
@@ -430,7 +431,7 @@ def fault_run(
     )
     manage(env, "migrate", "--noinput")
     log(f"database {database_url.rsplit('/', 1)[1]} migrated; receiver {receiver.url} fails {args.fail_rate:.0%}")
-    worker = processes.worker(env, "worker-1", concurrency=args.concurrency)
+    worker = processes.worker(env, "worker-1", concurrency=args.concurrency, pool=args.pool)
     beat = processes.beat(env)
 
     started = time.monotonic()
@@ -470,7 +471,7 @@ def fault_run(
         if not killed and delivered >= args.events * 0.3:
             Processes.kill_group(worker)
             workers += 1
-            worker = processes.worker(env, f"worker-{workers}", concurrency=args.concurrency)
+            worker = processes.worker(env, f"worker-{workers}", concurrency=args.concurrency, pool=args.pool)
             killed = True
             faults.append(
                 f"{time.monotonic() - started:6.1f}s SIGKILL worker group at {delivered} delivered, "
@@ -523,9 +524,10 @@ def fault_run(
     print(f"duplicate 2xx      {duplicates} webhook-ids answered 2xx more than once ({extra_2xx} extra 2xx)")
     print(f"lost (never 2xx)   {lost}")
     print(f"wall time          {wall:.1f}s from the first publish to {'all succeeded' if complete else 'TIMEOUT'}")
+    worker_processes = args.concurrency if args.pool == "prefork" else 1
     print(
-        f"deliveries/s       {rate:.0f} overall ({rate / args.concurrency:.0f} per worker process, "
-        f"{args.concurrency} processes); {len(ok_ids) / span if span else 0:.0f} first-to-last 2xx"
+        f"deliveries/s       {rate:.0f} overall ({rate / worker_processes:.0f} per worker process, "
+        f"{worker_processes} processes, pool {args.pool}); {len(ok_ids) / span if span else 0:.0f} first-to-last 2xx"
     )
     print(f"broker queue       at most {max_queue} tasks waiting (sampled every 2 s)")
     print(f"load average       {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
@@ -537,7 +539,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10000)
     parser.add_argument("--batch", type=int, default=100, help="events per publishing transaction")
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--pool", choices=("threads", "prefork"), default="threads")
+    parser.add_argument("--concurrency", type=int, default=8, help="threads, or processes with prefork")
     parser.add_argument("--fail-rate", type=float, default=0.2)
     parser.add_argument("--orphan-seconds", type=int, default=15)
     parser.add_argument("--outage", type=float, default=2.0, help="seconds the broker stays down")

@@ -153,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
                 print("own time by area (s): " + ", ".join(f"{k.strip('/')} {v:.2f}" for k, v in ranked))
                 stats.sort_stats("cumulative").print_stats(args.profile_lines)
                 stats.sort_stats("tottime").print_stats(args.profile_lines)
+                if os.environ.get("BENCH_CALLERS"):  # e.g. "client.py:128": who calls it
+                    stats.print_callers(os.environ["BENCH_CALLERS"])
     finally:
         processes.stop_all()
         receiver.stop()

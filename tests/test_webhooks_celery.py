@@ -190,8 +190,8 @@ def test_celery_worker_and_beat_deliver_and_retry(tmp_path):
                 *celery,
                 "worker",
                 "--loglevel=WARNING",
-                "--concurrency=2",
-                "--pool=prefork",
+                "--concurrency=4",
+                "--pool=threads",  # as deployed (README, Production)
                 f"--hostname=it-{prefix}@%h",
                 "--without-gossip",
                 "--without-mingle",

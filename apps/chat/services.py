@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -152,7 +153,12 @@ def _edit_or_store_user_message(
 
 @transaction.atomic
 def exchange_prepare(
-    *, conversation: Conversation, user: Any, text: str, user_message_id: uuid.UUID | None = None
+    *,
+    conversation: Conversation,
+    user: Any,
+    text: str,
+    user_message_id: uuid.UUID | None = None,
+    finish_in_same_transaction: bool = False,
 ) -> Prepared:
     started = time.perf_counter()
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -177,7 +183,8 @@ def exchange_prepare(
     if reply.filed is not None:
         conversation.concern = reply.filed
     conversation.updated_at = timezone.now()
-    conversation.save()
+    if not finish_in_same_transaction:  # otherwise exchange_finish saves it, once
+        conversation.save()
     return Prepared(
         conversation, message, understood, agent_id, reply, started, escalation=reply.escalate, text=reply.text
     )
@@ -207,8 +214,11 @@ def answer_chunks(prepared: Prepared) -> Iterator[str]:
 
 
 @transaction.atomic
-def exchange_finish(*, prepared: Prepared) -> Message:
-    conversation = Conversation.objects.select_for_update().get(pk=prepared.conversation.pk)
+def exchange_finish(*, prepared: Prepared, in_prepare_transaction: bool = False) -> Message:
+    if in_prepare_transaction:  # still locked by exchange_prepare, and not saved yet
+        conversation = prepared.conversation
+    else:
+        conversation = Conversation.objects.select_for_update().get(pk=prepared.conversation.pk)
     reply, understood = prepared.reply, prepared.understanding
     metadata: dict[str, Any] = {
         "processing_time_ms": round((time.perf_counter() - prepared.started) * 1000, 2),
@@ -270,10 +280,21 @@ def exchange_finish(*, prepared: Prepared) -> Message:
 def exchange_run(
     *, conversation: Conversation, user: Any, text: str, user_message_id: uuid.UUID | None = None
 ) -> tuple[Prepared, Message]:
-    prepared = exchange_prepare(conversation=conversation, user=user, text=text, user_message_id=user_message_id)
-    for _ in answer_chunks(prepared):
-        pass
-    return prepared, exchange_finish(prepared=prepared)
+    """A whole exchange without streaming. With the embedded engine it is one transaction
+    (one lock, one save of the conversation, one commit); with an LLM the two halves commit
+    apart, so that no row stays locked while the provider answers."""
+    one_transaction = not llm.llm_configured()
+    with transaction.atomic() if one_transaction else nullcontext():
+        prepared = exchange_prepare(
+            conversation=conversation,
+            user=user,
+            text=text,
+            user_message_id=user_message_id,
+            finish_in_same_transaction=one_transaction,
+        )
+        for _ in answer_chunks(prepared):
+            pass
+        return prepared, exchange_finish(prepared=prepared, in_prepare_transaction=one_transaction)
 
 
 def _complete(conversation: Conversation, *, reason: str) -> None:
