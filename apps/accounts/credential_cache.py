@@ -12,6 +12,7 @@ application's back, such as raw SQL.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def _key(credential_hash: str) -> str:
@@ -31,11 +33,18 @@ def credential_cached(*, credential_hash: str, load: Callable[[], T | None]) -> 
     ttl = settings.CREDENTIAL_CACHE_SECONDS
     if ttl <= 0:
         return load()
-    found = cache.get(_key(credential_hash))
+    try:
+        found = cache.get(_key(credential_hash))
+    except Exception as exc:  # a cache outage must not take authentication down: ask the database
+        logger.warning("Credential cache unreachable (%s); reading the database", type(exc).__name__)
+        return load()
     if found is None:
         found = load()
         if found is not None:  # unknown secrets are not remembered: they would fill the cache
-            cache.set(_key(credential_hash), found, ttl)
+            try:
+                cache.set(_key(credential_hash), found, ttl)
+            except Exception as exc:
+                logger.warning("Credential cache unreachable (%s)", type(exc).__name__)
     return found
 
 
@@ -43,8 +52,17 @@ def credentials_forget(*, credential_hashes: Iterable[str]) -> None:
     keys = [_key(h) for h in credential_hashes if h]
     if not keys:
         return
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    _delete(keys)
+    transaction.on_commit(lambda: _delete(keys))
+
+
+def _delete(keys: list[str]) -> None:
+    try:
+        cache.delete_many(keys)
+    except Exception as exc:
+        # An entry that outlives this (the cache came back with it) ends within
+        # CREDENTIAL_CACHE_SECONDS; the change itself is in the database already.
+        logger.error("Credential cache unreachable (%s); %d entries not cleared", type(exc).__name__, len(keys))
 
 
 def credentials_forget_user(*, user_id: object) -> None:

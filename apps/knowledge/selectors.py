@@ -10,6 +10,7 @@ an edit in the admin shows in the next answer; one cache round trip reads both.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.db import connection
 
 from apps.knowledge.models import Article
 
+logger = logging.getLogger(__name__)
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
     {
@@ -120,7 +122,10 @@ VERSION_KEY = "knowledge:version"
 
 def article_search_forget() -> None:
     """Outdate every cached search result (after articles were added, changed or removed)."""
-    cache.set(VERSION_KEY, uuid.uuid4().hex, None)
+    try:
+        cache.set(VERSION_KEY, uuid.uuid4().hex, None)
+    except Exception as exc:  # the change is saved; answers may lag by KNOWLEDGE_SEARCH_CACHE_SECONDS
+        logger.error("Knowledge search cache unreachable (%s); cached results not outdated", type(exc).__name__)
 
 
 def article_search(*, query: str, limit: int = 5, category: str | None = None) -> list[Hit]:
@@ -132,19 +137,25 @@ def article_search(*, query: str, limit: int = 5, category: str | None = None) -
     if ttl <= 0:
         return _article_search(terms, limit, category)
     asked = (sorted(terms), limit, category)
-    digest = hashlib.sha256(repr(asked).encode()).hexdigest()[:32]
-    key = f"knowledge:search:{digest}"
-    found = cache.get_many([VERSION_KEY, key])
-    version = found.get(VERSION_KEY)
-    if version is None:
-        version = uuid.uuid4().hex
-        if not cache.add(VERSION_KEY, version, None):
-            version = cache.get(VERSION_KEY)
+    key = f"knowledge:search:{hashlib.sha256(repr(asked).encode()).hexdigest()[:32]}"
+    try:
+        found = cache.get_many([VERSION_KEY, key])
+        version = found.get(VERSION_KEY)
+        if version is None:
+            version = uuid.uuid4().hex
+            if not cache.add(VERSION_KEY, version, None):
+                version = cache.get(VERSION_KEY)
+    except Exception as exc:  # a cache outage only costs the query
+        logger.warning("Knowledge search cache unreachable (%s)", type(exc).__name__)
+        return _article_search(terms, limit, category)
     cached = found.get(key)
     if cached is not None and cached[0] == version and cached[1] == asked:
         return cached[2]
     hits = _article_search(terms, limit, category)
-    cache.set(key, (version, asked, hits), ttl)
+    try:
+        cache.set(key, (version, asked, hits), ttl)
+    except Exception as exc:
+        logger.warning("Knowledge search cache unreachable (%s)", type(exc).__name__)
     return hits
 
 

@@ -155,3 +155,16 @@ def test_last_used_is_written_once_per_resolution_while_cached(citizen):
     writes = [q for q in captured if q["sql"].startswith("UPDATE") and "last_used_at" in q["sql"]]
     assert len(writes) == 1
     assert ApiKey.objects.get(pk=citizen.api_key.pk).last_used_at is not None
+
+
+def test_an_unreachable_cache_falls_back_to_the_database(citizen, monkeypatch):
+    from django.core.cache import cache
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ConnectionError("cache down")
+
+    for name in ("get", "set", "delete_many"):
+        monkeypatch.setattr(cache, name, broken)
+    assert credential_queries(citizen.client)
+    assert citizen.delete(api_key_url(citizen.api_key.pk)).status_code in (200, 204)
+    assert_error(citizen.get(VALIDATE), 401, "INVALID_API_KEY")
