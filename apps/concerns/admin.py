@@ -204,6 +204,7 @@ class ConcernAdmin(admin.ModelAdmin):
         "deleted_at",
         "deleted_by",
         "possible_duplicates",
+        "attribute_answers",
     ]
     fieldsets = [
         (
@@ -217,6 +218,7 @@ class ConcernAdmin(admin.ModelAdmin):
                     "location",
                     ("latitude", "longitude"),
                     "public_page",
+                    "attribute_answers",
                 ]
             },
         ),
@@ -292,6 +294,19 @@ class ConcernAdmin(admin.ModelAdmin):
             return "— (deleted)"
         url = reverse("concerns:track-detail", args=[obj.tracking_number])
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
+
+    @admin.display(description="Service attributes")
+    def attribute_answers(self, obj: Concern) -> str:
+        if not obj.attributes:
+            return "None"
+        return format_html_join(
+            "",
+            "<div><strong>{}</strong>: {}</div>",
+            (
+                (code, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
+                for code, value in obj.attributes.items()
+            ),
+        )
 
     @admin.display(description="Possible duplicates")
     def possible_duplicates(self, obj: Concern) -> str:

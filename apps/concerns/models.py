@@ -87,6 +87,9 @@ class Concern(models.Model):
     contact_phone = models.CharField(max_length=30, blank=True)
     anonymous = models.BooleanField(default=False)
     source = models.CharField(max_length=20, default="api")
+    # Answers to the category's service-definition attributes (Open311 attribute[code]):
+    # code -> the value, or the list of keys of a multivaluelist.
+    attributes = models.JSONField(default=dict, blank=True)
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="concerns"
     )

@@ -71,6 +71,7 @@ def concern_create(
     submitted_by: User | None = None,
     source: str = "api",
     files: list[UploadedFile] | None = None,
+    attributes: dict[str, Any] | None = None,
 ) -> Concern:
     if not category.active:
         raise ValidationError({"category": ["This category is not accepting new concerns."]})
@@ -98,6 +99,7 @@ def concern_create(
                     anonymous=anonymous,
                     submitted_by=submitted_by,
                     source=source,
+                    attributes=attributes or {},
                     submitted_at=now,
                     last_updated=now,
                     estimated_resolution=now + category.sla_for(priority),

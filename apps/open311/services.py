@@ -1,8 +1,8 @@
 """POST Service Request: validate the Open311 form against the service definition and file
 a concern through ``concern_create``.
 
-Concerns have no field for attribute answers yet, so they are appended to the description
-as a short "Additional details" block that staff read in the timeline and the admin.
+Attribute answers are kept in ``Concern.attributes``; a ``media_url`` is appended to the
+description, where staff read it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from apps.core.exceptions import ApiError
 from apps.open311 import selectors
 from apps.open311.errors import Open311Error, bad_request, not_found
 from apps.open311.params import value
-from apps.open311.selectors import LIST_DATATYPES, ServiceAttribute
+from apps.open311.selectors import ServiceAttribute
 
 DESCRIPTION_MAX = 2000  # Concern.description; the spec allows 4000, we store 2000
 TITLE_MAX = 100
@@ -36,7 +36,7 @@ NAME_MAX = 100
 EMAIL_MAX = 254
 MEDIA_URL_MAX = 500
 STRING_MAX = 500
-DETAILS_HEADER = "Additional details (Open311):"
+MEDIA_URL_LABEL = "Photo (Open311 media_url):"
 _PHONE = re.compile(r"^[0-9+() .-]{3,30}$")
 _ATTRIBUTE_FIELD = re.compile(r"^attribute\[(?P<code>[^\[\]]+)\](?:\[\])?$")
 
@@ -205,18 +205,12 @@ def _attribute_answers(
     return answered
 
 
-def _shown(attribute: ServiceAttribute, answers: list[str]) -> str:
-    if attribute.datatype in LIST_DATATYPES:
-        names = {option.key: option.name for option in attribute.values}
-        return ", ".join(f"{names[answer]} [{answer}]" for answer in answers)
-    return " ".join(answers[0].split())  # one line per attribute
-
-
-def _details(answered: list[tuple[ServiceAttribute, list[str]]], media_url: str | None) -> str:
-    lines = [f"- {attribute.code}: {_shown(attribute, answers)}" for attribute, answers in answered]
-    if media_url:
-        lines.append(f"- media_url: {media_url}")
-    return "\n".join([DETAILS_HEADER, *lines]) if lines else ""
+def _stored(answered: list[tuple[ServiceAttribute, list[str]]]) -> dict[str, str | list[str]]:
+    """Concern.attributes: a multivaluelist keeps its list of keys, any other one value."""
+    return {
+        attribute.code: answers if attribute.datatype == "multivaluelist" else answers[0]
+        for attribute, answers in answered
+    }
 
 
 def _title(description: str, category: Category) -> str:
@@ -243,10 +237,10 @@ def service_request_create(*, form: FormData, submitted_by: User, media: Uploade
         errors.append(f"description may be at most {DESCRIPTION_MAX} characters.")
     answered = _attribute_answers(form, category, selectors.service_attributes(category=category), errors)
     media_url = _media_url(form, errors)
-    details = _details(answered, media_url)
+    details = f"{MEDIA_URL_LABEL} {media_url}" if media_url else ""
     full_description = "\n\n".join(part for part in (description, details) if part) or category.name
     if not errors and len(full_description) > DESCRIPTION_MAX:
-        errors.append(f"description and attribute values together may be at most {DESCRIPTION_MAX} characters.")
+        errors.append(f"description and media_url together may be at most {DESCRIPTION_MAX} characters.")
     if errors:
         raise bad_request(*errors)
     try:
@@ -262,6 +256,7 @@ def service_request_create(*, form: FormData, submitted_by: User, media: Uploade
             submitted_by=submitted_by,
             source="open311",
             files=[media] if media is not None else None,
+            attributes=_stored(answered),
         )
     except ValidationError as exc:
         raise bad_request(*exc.messages) from None

@@ -198,6 +198,7 @@ def concern_detail(concern: Concern, view: View, request: Any = None) -> dict[st
     data["attachments"] = AttachmentSerializer(concern.attachments.all(), many=True, context={"request": request}).data
     if view is View.PUBLIC:
         return data
+    data["attributes"] = concern.attributes
     data["anonymous"] = concern.anonymous
     data["assigned_to"] = concern.assigned_to.username if concern.assigned_to else None
     show_contact = view is View.STAFF or not concern.anonymous

@@ -49,7 +49,15 @@ CONCERN_KEYS = {
     "updates",
     "attachments",
 }
-PRIVATE_KEYS = {"contact", "internal_notes", "assigned_to", "possible_duplicates", "submitted_by", "anonymous"}
+PRIVATE_KEYS = {
+    "contact",
+    "internal_notes",
+    "assigned_to",
+    "possible_duplicates",
+    "submitted_by",
+    "anonymous",
+    "attributes",
+}
 
 
 def concern_url(identifier: Any) -> str:

@@ -273,7 +273,7 @@ class TestVisibility:
         assert data["anonymous"] is False
         assert "internal_notes" not in data
         assert "possible_duplicates" not in data
-        assert set(data) == CONCERN_KEYS | {"contact", "anonymous", "assigned_to"}
+        assert set(data) == CONCERN_KEYS | {"contact", "anonymous", "assigned_to", "attributes"}
 
     @pytest.mark.parametrize("by", ["id", "tracking_number", "lowercase_tracking_number"])
     def test_other_citizen_gets_public_view(self, other_citizen: Any, concern: Concern, by: str) -> None:
@@ -322,6 +322,7 @@ class TestVisibility:
         assert data["possible_duplicates"] == []
         assert data["submitted_by"] == "citizen"
         assert data["assigned_to"] is None
+        assert data["attributes"] == {}
 
     def test_anonymous_concern_hides_contact_from_its_owner(self, citizen: Any, staff_member: Any) -> None:
         body = {**SEED_BODY, "anonymous": True}

@@ -63,8 +63,10 @@ def test_post_json_creates_a_concern_and_returns_its_id(stranger, citizen):
     assert concern.category.code == "roads"
     assert concern.title == "A large sinkhole is destroying the street"
     assert concern.description.startswith("A large sinkhole is destroying the street\n\n")
-    assert "- size: Larger than a tyre [large]" in concern.description
-    assert "- media_url: http://farm3.static.flickr.com/2002/2212426634_5ed477a060.jpg" in concern.description
+    assert concern.attributes == {"size": "large"}
+    assert "Photo (Open311 media_url): http://farm3.static.flickr.com/2002/2212426634_5ed477a060.jpg" in (
+        concern.description
+    )
     assert "tt222111" not in concern.description  # the device id is not published
     assert concern.location == "1234 5th street"
     assert concern.latitude == pytest.approx(37.76524078)
@@ -138,16 +140,16 @@ def test_every_datatype_is_accepted_and_recorded(stranger, citizen, graffiti):
     body = urlencode(form) + "&attribute[colours][]=red&attribute[colours][]=blue"
     response = stranger.client.post(url("requests", "json"), body, content_type=FORM)
     assert response.status_code == 201, response.content
-    description = Concern.objects.get().description
-    assert description.splitlines() == [
-        "Additional details (Open311):",
-        "- colours: Red [red], Blue [blue]",
-        "- surface: A traffic sign [sign]",
-        "- area_m2: 2.5",
-        "- seen_at: 2024-05-01T14:30:00Z",
-        "- tag_text: KILROY",
-        "- notes: Two layers of paint",
-    ]
+    concern = Concern.objects.get()
+    assert concern.attributes == {
+        "colours": ["red", "blue"],
+        "surface": "sign",
+        "area_m2": "2.5",
+        "seen_at": "2024-05-01T14:30:00Z",
+        "tag_text": "KILROY",
+        "notes": "Two layers\nof paint",
+    }
+    assert "KILROY" not in concern.description  # answers are data, not text to parse
 
 
 def test_multipart_media_is_attached(stranger, citizen):
@@ -368,3 +370,17 @@ def test_an_oversized_form_is_400(stranger, citizen):
     response = post_form(stranger.client, "requests", pothole(citizen.secret, description="x" * 3000))
     errors = assert_errors(response, 400)
     assert "exceeds" in errors[0]["description"]
+
+
+def test_attribute_answers_reach_staff_and_owner_but_not_the_public(stranger, citizen, staff_member, graffiti):
+    form = graffiti_form(citizen.secret, **{"attribute[surface]": "sign", "attribute[tag_text]": "KILROY"})
+    response = stranger.client.post(url("requests", "json"), urlencode(form), content_type=FORM)
+    assert response.status_code == 201, response.content
+    concern = Concern.objects.get()
+    path = f"/api/v1/concerns/{concern.tracking_number}"
+    staff_view = staff_member.client.get(path).json()["data"]
+    assert staff_view["attributes"]["surface"] == "sign"
+    assert staff_view["attributes"]["tag_text"] == "KILROY"
+    owner_view = citizen.client.get(path).json()["data"]
+    assert owner_view["attributes"] == staff_view["attributes"]
+    assert "attributes" not in stranger.client.get(path).json()["data"]
