@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 PYTEST_WORKERS ?= 2
-WORKER_THREADS ?= 8
+WORKER_THREADS ?= 4
 
 .PHONY: run test venv dev-venv system-deps migrate demo lint schema check-deploy ci services-test worker beat clean
 

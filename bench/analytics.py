@@ -27,11 +27,7 @@ Run: .venv/bin/python bench/analytics.py   (needs PostgreSQL and Redis on loopba
 from __future__ import annotations
 
 import os
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,9 +39,20 @@ from pathlib import Path
 
 import psutil
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: bench.common must be importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    ServerProcess,
+    api_request,
+    database_url,
+    fill_missing_columns,
+    fresh_database,
+)
+from bench.common import manage as run_manage  # noqa: E402
+
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 CONCERNS = int(os.environ.get("BENCH_CONCERNS", "1000000"))
@@ -133,19 +140,9 @@ FROM chat_message WHERE role = 'assistant' AND random() < 0.05
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
-    if done.returncode:
-        sys.exit(f"manage.py {args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done.stdout
+    """manage.py with this interpreter, up to 15 minutes (seeded tables are large)."""
+    return run_manage(env, *args, python=sys.executable, timeout=900, tail=3000)
 
 
 def server_env(dbname: str, var_dir: str) -> dict[str, str]:
@@ -156,7 +153,7 @@ def server_env(dbname: str, var_dir: str) -> dict[str, str]:
             "PYTHONPATH": str(ROOT),
             "DJANGO_SETTINGS_MODULE": "citizenai.settings.base",
             "DEBUG": "false",
-            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{dbname}",
+            "DATABASE_URL": database_url(dbname),
             "REDIS_URL": REDIS_URL,
             "CACHE_KEY_PREFIX": f"bench-analytics-{dbname}",
             "RATE_LIMIT_ENABLED": "false",
@@ -165,29 +162,6 @@ def server_env(dbname: str, var_dir: str) -> dict[str, str]:
         }
     )
     return env
-
-
-def fill_missing_columns(conn: psycopg.Connection, table: str, given: list[str]) -> tuple[str, str]:
-    """Other required columns a later migration may add get an empty value of their type."""
-    rows = conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
-        "AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'",
-        (table,),
-    ).fetchall()
-    empty = {
-        "boolean": "false",
-        "jsonb": "'{}'::jsonb",
-        "integer": "0",
-        "bigint": "0",
-        "smallint": "0",
-        "double precision": "0",
-        "timestamp with time zone": "now()",
-        "uuid": "gen_random_uuid()",
-    }
-    extra = [(name, empty.get(kind, "''")) for name, kind in rows if name not in given]
-    names = ", ".join(name for name, _ in extra)
-    values = ", ".join(value for _, value in extra)
-    return (", " + names if names else ""), (", " + values if values else "")
 
 
 def seed(dburl: str) -> None:
@@ -237,40 +211,15 @@ def seed(dburl: str) -> None:
         print(f"  VACUUM ANALYZE in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-class Server:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        if SERVER == "gunicorn":
-            command = [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "-w",
-                "1",
-                "--timeout",
-                "600",
-                "citizenai.wsgi:application",
-            ]
-        else:
-            command = [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "citizenai.asgi:application",
-            ]
-        self.log = log_path.open("w")
-        self.proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.log_path = log_path
+class Server(ServerProcess):
+    """Daphne, or one gunicorn sync worker with BENCH_SERVER=gunicorn."""
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        if SERVER == "gunicorn":
+            argv = ["gunicorn", "-b", "127.0.0.1:{port}", "-w", "1", "--timeout", "600", "citizenai.wsgi:application"]
+        else:
+            argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "citizenai.asgi:application"]
+        super().__init__(argv, env=env, log_path=log_path)
 
     def rss(self) -> int:
         """Resident memory of the server and its workers, in bytes."""
@@ -281,37 +230,20 @@ class Server:
             return 0
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.base + "/api/v1/system/health", timeout=5):
-                    return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.25)
-        raise RuntimeError("server not ready after 60 s")
+        """Until /api/v1/system/health answers at all (60 s at most)."""
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+        def probe() -> None:
             try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self.log.close()
+                with urllib.request.urlopen(self.base_url + "/api/v1/system/health", timeout=5):
+                    pass
+            except urllib.error.HTTPError:  # an answer, if not a healthy one
+                pass
+
+        self.poll_ready(probe)
 
 
 def get(url: str, key: str) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+    return api_request(url, key=key, timeout=120)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -371,7 +303,7 @@ def measure_floor(dburl: str) -> tuple[str, float, float]:
 def measure_export(server: Server, key: str, start: date, end: date) -> tuple[float, int, int, float]:
     """(peak RSS growth in MB, bytes, detail rows, seconds) of a CSV export with every concern."""
     url = (
-        f"{server.base}/api/v1/analytics/export?format=csv&include_details=true"
+        f"{server.base_url}/api/v1/analytics/export?format=csv&include_details=true"
         f"&start_date={start.isoformat()}&end_date={end.isoformat()}"
     )
     baseline = server.rss()
@@ -405,14 +337,12 @@ def measure_export(server: Server, key: str, start: date, end: date) -> tuple[fl
 
 
 def main() -> None:
-    dbname = f"citizenai_bench_analytics_{secrets.token_hex(4)}"
-    dburl = f"postgresql://postgres@127.0.0.1:5432/{dbname}"
-    print(f"database {dbname}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}", flush=True)
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     results: list[tuple[str, float, float]] = []
     export: tuple[float, int, int, float] | None = None
-    try:
+    dropped = "\ndropped {dbname}"
+    with fresh_database("citizenai_bench_analytics", admin_url=PG_ADMIN_URL, dropped_note=dropped) as (dbname, _):
+        dburl = database_url(dbname)
+        print(f"database {dbname}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}", flush=True)
         with tempfile.TemporaryDirectory(prefix="citizenai-bench-analytics-") as tmp:
             env = server_env(dbname, tmp)
             started = time.perf_counter()
@@ -427,7 +357,7 @@ def main() -> None:
             try:
                 server.wait_ready()
                 today = date.today()
-                api = server.base + "/api/v1"
+                api = server.base_url + "/api/v1"
                 print(f"\n{SERVER}, {REQUESTS} sequential requests each (after 3 warm-ups):", flush=True)
                 results.append(measure_http("floor: GET /auth/validate", api + "/auth/validate", key))
                 results.append(measure_floor(dburl))
@@ -463,10 +393,6 @@ def main() -> None:
                 raise
             finally:
                 server.stop()
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-        print(f"\ndropped {dbname}")
 
     print("\nsummary")
     for name, p50, p95 in results:

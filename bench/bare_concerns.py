@@ -49,7 +49,7 @@ SEARCH = (
 
 DETAIL_SQL = f"""
 SELECT {LIST_COLUMNS},
-    c.contact_email, c.contact_phone, c.contact_name, c.internal_notes, s.username, c.source,
+    c.contact_email, c.contact_phone, c.contact_name, c.internal_notes, s.username, c.source, c.attributes,
     (SELECT coalesce(json_agg(json_build_object(
                 'id', x.id, 'timestamp', x.timestamp, 'status', x.status, 'message', x.message,
                 'updated_by', x.updated_by_name) ORDER BY x.timestamp, x.id), '[]')
@@ -128,10 +128,11 @@ def concern_detail(request: HttpRequest, tracking_number: str) -> HttpResponse:
         return answer({"code": "NOT_FOUND"}, status=404)
     data = dict(zip(LIST_KEYS[:-2], map(iso, row), strict=False))
     assignee, anonymous = row[len(LIST_KEYS) - 2 : len(LIST_KEYS)]
-    email, phone, name, notes, submitter, source, updates, attachments, duplicates = row[len(LIST_KEYS) :]
+    email, phone, name, notes, submitter, source, attributes, updates, attachments, duplicates = row[len(LIST_KEYS) :]
     data["created_at"] = data["submitted_at"]
     data["updates"] = with_z(updates, "timestamp")
     data["attachments"] = with_z(attachments, "uploaded_at")
+    data["attributes"] = json.loads(attributes)  # Django's cursor leaves jsonb as text, as JSONField does
     data["anonymous"] = anonymous
     data["assigned_to"] = assignee
     data["contact"] = {"email": email, "phone": phone, "name": name}

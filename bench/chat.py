@@ -9,8 +9,8 @@ Run: .venv/bin/python bench/chat.py   (needs wrk, PostgreSQL and Redis on loopba
    whose tracking number the tracking question asks about.
 2. ONE server: Daphne x1 serves all three measurements, because the SSE stream needs an ASGI
    server and the chat/floor ratio means most when both sides run on the same server. It runs
-   with production settings (the environment of bench/foundation.py, whose few helpers are
-   copied here) and DATABASE_CONN_MAX_AGE=0, as Django advises under ASGI and as
+   with production settings (the environment of bench/foundation.py, from bench/common.py)
+   and DATABASE_CONN_MAX_AGE=0, as Django advises under ASGI and as
    bench/foundation.py's "daphne x1, conn_max_age=0" row does: with persistent connections a
    Daphne under load opens one per request thread until PostgreSQL refuses more. (The
    production image serves plain HTTP with gunicorn and only SSE with Daphne: BENCH_HTTP below.)
@@ -51,13 +51,8 @@ import json
 import os
 import pstats
 import random
-import re
 import secrets
-import signal
-import socket
 import statistics
-import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,16 +60,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: the project must be importable for django_setup()
+if str(ROOT) not in sys.path:  # run as a script: bench.common and the project (django_setup()) importable
     sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-RATE_LIMIT = "100000000"
+
+from bench.common import (  # noqa: E402
+    RATE_LIMIT,
+    ServerProcess,
+    bench_env,
+    database_url,
+    fresh_database,
+    manage,
+    require_wrk,
+    wait_for_quiet,
+    wrk,
+)
+
 DAPHNE = ["daphne", "-b", "127.0.0.1", "-p", "{port}", "citizenai.asgi:application"]
 GUNICORN_SYNC = ["gunicorn", "-b", "127.0.0.1:{port}", "citizenai.wsgi:application", "-w", "2"]
 NO_PERSISTENT_DB = {"DATABASE_CONN_MAX_AGE": "0"}  # what Django's docs advise under ASGI
@@ -104,114 +107,27 @@ MESSAGES = [
     "Where can I recycle old electronics and batteries?",
 ]
 
-# --- servers: the minimal bits of bench/foundation.py (copied: its helpers are still changing) --
+# --- servers (bench/common.py) ----------------------------------------------------------
 
 
-def bench_env(dbname: str, var_dir: str) -> dict[str, str]:
-    """Production settings on loopback services, with a limiter that counts but never refuses."""
-    alphabet = string.ascii_letters + string.digits
-    return {
-        "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": os.environ.get("HOME", str(ROOT)),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "DJANGO_SETTINGS_MODULE": "citizenai.settings.production",
-        "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(64)),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{dbname}",
-        "REDIS_URL": "redis://127.0.0.1:6379/11",
-        "RATE_LIMIT_STANDARD": RATE_LIMIT,
-        "LOG_LEVEL": "WARNING",
-        "VAR_DIR": var_dir,  # static and media roots of the servers, not the checkout's var/
-    }
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    if done.returncode:
-        sys.exit(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
-
-
-def cpu_idle(seconds: float = 2.0) -> float:
-    """Share of all CPUs idle during the next few seconds."""
-    before = psutil.cpu_times()
-    time.sleep(seconds)
-    after = psutil.cpu_times()
-    total = sum(after) - sum(before)
-    return (after.idle - before.idle) / total if total > 0 else 1.0
-
-
-def wait_for_quiet(limit_s: float = 60, wanted: float = 0.85) -> float:
-    """Waits, boundedly, until other processes leave the CPUs mostly idle; the last idle share."""
-    deadline = time.monotonic() + limit_s
-    idle = cpu_idle()
-    while idle < wanted and time.monotonic() < deadline:
-        idle = cpu_idle()
-    return idle
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
+class Server(ServerProcess):
     """One server process group on a free loopback port."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        command = [str(BIN / argv[0]), *(arg.format(port=self.port) for arg in argv[1:])]
-        self.log_path = log_path
-        self.log = log_path.open("w")
-        self.proc = subprocess.Popen(  # its own process group, so stop() reaches every worker
-            command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
 
     def wait_ready(self, key: str) -> None:
         """Until GET /api/v1/auth/validate answers 200 through the rate limiter (60 s at most)."""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log_path.read_text()[-3000:]}")
+
+        def probe() -> None:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
             try:
                 conn.request("GET", "/api/v1/auth/validate", headers={"Authorization": f"Bearer {key}"})
                 response = conn.getresponse()
                 body = response.read()
-            except OSError:  # not listening yet
-                time.sleep(0.25)
-                continue
             finally:
                 conn.close()
             if response.status != 200 or response.getheader("X-RateLimit-Limit") != RATE_LIMIT:
                 raise RuntimeError(f"validate answered {response.status}: {body[:300]!r}")
-            return
-        raise RuntimeError(f"server not ready after 60 s:\n{self.log_path.read_text()[-3000:]}")
 
-    def cpu_seconds(self) -> float:
-        """User and system CPU time of the server and its workers so far."""
-        total = 0.0
-        root = psutil.Process(self.proc.pid)
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self.log.close()
+        self.poll_ready(probe)
 
 
 # --- the knowledge base --------------------------------------------------------------------
@@ -476,38 +392,21 @@ class Wrk:
     cpu_ms: float  # server CPU time per request
 
 
-_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
 def run_wrk(server: Server, url: str, headers: dict[str, str], seconds: int, args: list[str] | None = None) -> Wrk:
     """One wrk run; with args, bench/chat_post.lua gets them after `--`."""
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
-    for name, value in headers.items():
-        command += ["-H", f"{name}: {value}"]
-    if args is not None:
-        command += ["-s", str(LUA)]
-    command.append(url)
-    if args is not None:
-        command += ["--", *args]
     cpu = server.cpu_seconds()
-    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    cpu = server.cpu_seconds() - cpu
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-    total = re.search(r"(\d+) requests in", out)
-    if not (rps and p50 and p99 and total):
-        raise RuntimeError(f"cannot parse wrk output:\n{out}")
-    bad = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses:|connect|read|write|timeout) (\d+)", out))
-    count = int(total.group(1))
-    return Wrk(
-        float(rps.group(1)),
-        float(p50.group(1)) * _UNIT[p50.group(2)],
-        float(p99.group(1)) * _UNIT[p99.group(2)],
-        bad,
-        count,
-        cpu / max(count, 1) * 1000,
+    run = wrk(
+        url,
+        seconds=seconds,
+        headers=headers,
+        connections=CONNECTIONS,
+        request_timeout="10s",
+        script=LUA if args is not None else None,
+        script_args=args or (),
+        grace_s=60,
     )
+    cpu = server.cpu_seconds() - cpu
+    return Wrk(run.rps, run.p50_ms, run.p99_ms, run.bad, run.requests, cpu / max(run.requests, 1) * 1000)
 
 
 def post_json(conn: http.client.HTTPConnection, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -832,66 +731,60 @@ def profile(tracking: str, runs: int = 25) -> None:
 
 
 def main() -> None:
-    if subprocess.run(["which", "wrk"], capture_output=True).returncode:
-        sys.exit("wrk is missing: apt-get install -y wrk")
-    dbname = f"citizenai_bench_chat_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-        try:
-            with tempfile.TemporaryDirectory(prefix="citizenai-bench-chat-") as tmp:
-                env = bench_env(dbname, tmp)
-                manage(env, "migrate", "--noinput", "--verbosity", "0")
-                db = psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{dbname}", autocommit=True)
-                django_setup(env)
-                key, tracking = load_data()
-                from django.db import connections
+    require_wrk()
+    with (
+        fresh_database("citizenai_bench_chat") as (dbname, _),
+        tempfile.TemporaryDirectory(prefix="citizenai-bench-chat-") as tmp,
+    ):
+        env = bench_env(dbname, tmp)
+        manage(env, "migrate", "--noinput", "--verbosity", "0")
+        db = psycopg.connect(database_url(dbname), autocommit=True)
+        django_setup(env)
+        key, tracking = load_data()
+        from django.db import connections
 
-                connections.close_all()
-                MESSAGES_FILLED.extend(text.format(trk=tracking) for text in MESSAGES)
-                print(f"database {dbname} ready; tracking number {tracking}", flush=True)
-                if PROFILE == "only":
-                    profile(tracking)
-                    connections.close_all()
-                    db.close()
-                    return
-                # CONN_MAX_AGE=0 under ASGI: see the module docstring.
-                label = "One Daphne process for (a), (b) and (c)"
-                if HTTP_SERVER == "gunicorn":
-                    label = "gunicorn sync -w 2 for (a) and (b), one Daphne process for (c)"
-                servers: list[Server] = []
-                best: Figures | None = None
-                try:
-                    daphne = Server(DAPHNE, {**env, **NO_PERSISTENT_DB}, Path(tmp) / "daphne.log")
-                    servers.append(daphne)
-                    if HTTP_SERVER == "gunicorn":  # the production image's HTTP server; Daphne only for SSE
-                        servers.append(Server(GUNICORN_SYNC, env, Path(tmp) / "gunicorn.log"))
-                    http = servers[-1]
-                    for server in servers:
-                        server.wait_ready(key)
-                    sequential = warm_up_and_check(http.port, key, MESSAGES_FILLED)
-                    for round_ in range(ROUNDS):
-                        best = keep_best(best, measure_round(http, daphne, db, key, tracking, round_))
-                finally:
-                    for server in servers:
-                        server.stop()
-                        log = server.log_path.read_text()
-                        errors = [
-                            line for line in log.splitlines() if "Traceback" in line or '"level": "ERROR"' in line
-                        ]
-                        if errors:
-                            print(
-                                f"\n{server.log_path.name}: {len(errors)} errors logged, the first ones:",
-                                *errors[:5],
-                                sep="\n  ",
-                            )
-                assert best is not None
-                report(best, sequential, label)
-                if PROFILE == "1":
-                    profile(tracking)
-                connections.close_all()
-                db.close()
+        connections.close_all()
+        MESSAGES_FILLED.extend(text.format(trk=tracking) for text in MESSAGES)
+        print(f"database {dbname} ready; tracking number {tracking}", flush=True)
+        if PROFILE == "only":
+            profile(tracking)
+            connections.close_all()
+            db.close()
+            return
+        # CONN_MAX_AGE=0 under ASGI: see the module docstring.
+        label = "One Daphne process for (a), (b) and (c)"
+        if HTTP_SERVER == "gunicorn":
+            label = "gunicorn sync -w 2 for (a) and (b), one Daphne process for (c)"
+        servers: list[Server] = []
+        best: Figures | None = None
+        try:
+            daphne = Server(DAPHNE, env={**env, **NO_PERSISTENT_DB}, log_path=Path(tmp) / "daphne.log")
+            servers.append(daphne)
+            if HTTP_SERVER == "gunicorn":  # the production image's HTTP server; Daphne only for SSE
+                servers.append(Server(GUNICORN_SYNC, env=env, log_path=Path(tmp) / "gunicorn.log"))
+            http = servers[-1]
+            for server in servers:
+                server.wait_ready(key)
+            sequential = warm_up_and_check(http.port, key, MESSAGES_FILLED)
+            for round_ in range(ROUNDS):
+                best = keep_best(best, measure_round(http, daphne, db, key, tracking, round_))
         finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+            for server in servers:
+                server.stop()
+                log = server.log_path.read_text()
+                errors = [line for line in log.splitlines() if "Traceback" in line or '"level": "ERROR"' in line]
+                if errors:
+                    print(
+                        f"\n{server.log_path.name}: {len(errors)} errors logged, the first ones:",
+                        *errors[:5],
+                        sep="\n  ",
+                    )
+        assert best is not None
+        report(best, sequential, label)
+        if PROFILE == "1":
+            profile(tracking)
+        connections.close_all()
+        db.close()
 
 
 if __name__ == "__main__":

@@ -48,12 +48,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import signal
-import socket
 import statistics
-import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,13 +59,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+if str(ROOT) not in sys.path:  # run as a script: bench.common must be importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    ServerProcess,
+    WrkRun,
+    bench_env,
+    fill_missing_columns,
+    fresh_database,
+    manage,
+    require_wrk,
+    wait_for_quiet,
+    wrk,
+)
+
 CONCERNS = int(os.environ.get("BENCH_CONCERNS", "1000000"))
 DURATION_S = int(os.environ.get("BENCH_DURATION", "15"))  # per endpoint and side, in slices
 SLICES = 5
@@ -79,7 +85,6 @@ ONLY = os.environ.get("BENCH_ONLY", "")
 WARMUP_S = 3
 WORKERS = "4"
 CONNECTIONS = 16
-RATE_LIMIT = "100000000"  # requests per minute: the limiter counts every request, refuses none
 TARGET_RATIO = 0.50
 TARGET_P99_MS = 100.0
 CATEGORY = "roads"  # the most common category: the largest filtered set
@@ -248,28 +253,6 @@ ON CONFLICT DO NOTHING
 """
 
 
-def fill_missing_columns(conn: psycopg.Connection, table: str, given: str) -> tuple[str, str]:
-    """Required columns a later migration may add get an empty value of their type."""
-    rows = conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
-        "AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'",
-        (table,),
-    ).fetchall()
-    empty = {
-        "boolean": "false",
-        "jsonb": "'{}'::jsonb",
-        "integer": "0",
-        "bigint": "0",
-        "smallint": "0",
-        "double precision": "0",
-        "timestamp with time zone": "now()",
-        "uuid": "gen_random_uuid()",
-    }
-    listed = {name.strip() for name in given.split(",")}
-    extra = [(name, empty.get(kind, "''")) for name, kind in rows if name not in listed]
-    return "".join(f", {name}" for name, _ in extra), "".join(f", {value}" for _, value in extra)
-
-
 @dataclass(frozen=True)
 class Detail:
     tracking_number: str  # with a timeline and a possible duplicate
@@ -279,7 +262,8 @@ class Detail:
 def seed(dburl: str) -> Detail:
     with psycopg.connect(dburl, autocommit=True) as conn:
         columns = SEED_CONCERNS.split("INSERT INTO concerns_concern (", 1)[1].split(")", 1)[0]
-        extra_names, extra_values = fill_missing_columns(conn, "concerns_concern", columns.replace("{extra_names}", ""))
+        given = [name.strip() for name in columns.replace("{extra_names}", "").split(",")]
+        extra_names, extra_values = fill_missing_columns(conn, "concerns_concern", given)
         statement = SEED_CONCERNS.format(
             weights=", ".join(f"('{code}', {weight})" for code, weight in CATEGORY_WEIGHTS.items()),
             nouns=sql_array(NOUNS),
@@ -323,137 +307,31 @@ def seed(dburl: str) -> Detail:
         return Detail(tracking_number, other)
 
 
-# -- servers and wrk (the approach of bench/foundation.py, copied so that this file stands alone)
+# -- servers and wrk (bench/common.py, the approach of bench/foundation.py)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    if done.returncode:
-        sys.exit(f"manage.py {args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
-def cpu_idle(seconds: float = 2.0) -> float:
-    """Share of all CPUs idle during the next few seconds."""
-    before = psutil.cpu_times()
-    time.sleep(seconds)
-    after = psutil.cpu_times()
-    total = sum(after) - sum(before)
-    return (after.idle - before.idle) / total if total > 0 else 1.0
-
-
-def wait_for_quiet(limit_s: float = 60, wanted: float = 0.85) -> float:
-    """Waits, boundedly, until other processes leave the CPUs mostly idle; the last idle share."""
-    deadline = time.monotonic() + limit_s
-    idle = cpu_idle()
-    while idle < wanted and time.monotonic() < deadline:
-        idle = cpu_idle()
-    return idle
-
-
-def bench_env(dbname: str, var_dir: str) -> dict[str, str]:
-    """Production settings on loopback services, with a limiter that counts but never refuses."""
-    alphabet = string.ascii_letters + string.digits
-    return {
-        "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": os.environ.get("HOME", str(ROOT)),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "DJANGO_SETTINGS_MODULE": "citizenai.settings.production",
-        "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(64)),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{dbname}",
-        "REDIS_URL": "redis://127.0.0.1:6379/11",
-        "CACHE_KEY_PREFIX": f"bench-{dbname}",  # this run's cached counts and rate limits only
-        "RATE_LIMIT_STANDARD": RATE_LIMIT,
-        "LOG_LEVEL": "WARNING",
-        "VAR_DIR": var_dir,  # static and media roots of the servers, not the checkout's var/
-    }
-
-
-class Server:
+class Server(ServerProcess):
     """A gunicorn process group on a free loopback port."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        command = [str(BIN / argv[0]), *(arg.format(port=self.port) for arg in argv[1:])]
-        self.log_path = log_path
-        self.log = log_path.open("w")
-        self.proc = subprocess.Popen(  # its own process group, so stop() reaches every worker
-            command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
     def get(self, path: str, headers: dict[str, str]) -> dict:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers)
+        request = urllib.request.Request(f"{self.base_url}{path}", headers=headers)
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
     def wait_ready(self, path: str, headers: dict[str, str]) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log_path.read_text()[-3000:]}")
+        """Until ``path`` answers 200 (60 s at most); any other answer ends the run."""
+
+        def probe() -> None:
             try:
                 self.get(path, headers)
-                return
             except urllib.error.HTTPError as error:
                 raise RuntimeError(f"{path} answered {error.code}: {error.read()[:300]!r}") from None
-            except OSError:  # not listening yet
-                time.sleep(0.25)
-        raise RuntimeError(f"server not ready after 60 s:\n{self.log_path.read_text()[-3000:]}")
 
-    def cpu_seconds(self) -> float:
-        """User and system CPU time of the server and its workers so far."""
-        total = 0.0
-        root = psutil.Process(self.proc.pid)
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self.log.close()
+        self.poll_ready(probe)
 
 
-@dataclass(frozen=True)
-class Run:
-    requests: int
-    seconds: float
-    p99_ms: float
-    bad: int  # non-2xx responses plus socket errors
-
-
-def wrk(url: str, headers: dict[str, str], seconds: int) -> Run:
-    args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    for name, value in headers.items():
-        args += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
-    total = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)\b", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-    if not (total and p99):
-        raise RuntimeError(f"cannot parse wrk output:\n{out}")
-    elapsed = float(total.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[total.group(3)]
-    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    bad = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses:|connect|read|write|timeout) (\d+)", out))
-    return Run(int(total.group(1)), elapsed, p99_ms, bad)
+def load(url: str, headers: dict[str, str], seconds: int) -> WrkRun:
+    return wrk(url, headers=headers, seconds=seconds, connections=CONNECTIONS)
 
 
 @dataclass(frozen=True)
@@ -516,7 +394,7 @@ def explain(env: dict[str, str], api_key: str, chosen: list[Endpoint]) -> tuple[
         "BENCH_API_KEY": api_key,
         "BENCH_ENDPOINTS": json.dumps([[e.name, e.path, e.variant] for e in chosen]),
     }
-    out = manage(env, "shell", "-c", CAPTURE)
+    out = manage(env, "shell", "-c", CAPTURE, timeout=600, tail=3000)
     report = json.loads(out.split("BENCH-CAPTURE ", 1)[1])
     counts: dict[str, list[int]] = {}
     failures = []
@@ -584,15 +462,15 @@ def measure(servers: dict[str, Server], path: str, headers: dict[str, str]) -> t
     """App and twin loaded in alternating slices, so that other work on a shared machine
     weighs on both alike; the idle share of the CPUs before."""
     for server in servers.values():
-        wrk(f"http://127.0.0.1:{server.port}{path}", headers, WARMUP_S)
+        load(f"{server.base_url}{path}", headers, WARMUP_S)
     idle = wait_for_quiet()
-    runs: dict[str, list[Run]] = {name: [] for name in servers}
+    runs: dict[str, list[WrkRun]] = {name: [] for name in servers}
     cpu = dict.fromkeys(servers, 0.0)
     seconds = max(1, round(DURATION_S / SLICES))
     for _ in range(SLICES):
         for name, server in servers.items():
             before = server.cpu_seconds()
-            runs[name].append(wrk(f"http://127.0.0.1:{server.port}{path}", headers, seconds))
+            runs[name].append(load(f"{server.base_url}{path}", headers, seconds))
             cpu[name] += server.cpu_seconds() - before
     figures = {}
     for name, done in runs.items():
@@ -640,32 +518,30 @@ def print_table(results: dict[str, tuple[dict[str, Figures], float]], queries: d
 @contextmanager
 def bench_database() -> Iterator[tuple[dict[str, str], str, Detail]]:
     """A fresh, migrated, seeded database and a staff API key; dropped on the way out."""
-    dbname = f"citizenai_bench_concerns_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-        try:
-            with tempfile.TemporaryDirectory(prefix="citizenai-bench-concerns-") as tmp:
-                env = bench_env(dbname, tmp)
-                started = time.perf_counter()
-                manage(env, "migrate", "--noinput", "--verbosity", "0")
-                api_key = manage(env, "shell", "-c", CREATE_USERS).strip().splitlines()[-1]
-                print(f"database {dbname} migrated in {time.perf_counter() - started:.1f} s; seeding", flush=True)
-                detail = seed(env["DATABASE_URL"])
-                yield env, api_key, detail
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-            print(f"database {dbname} dropped")
+    with (
+        fresh_database("citizenai_bench_concerns", dropped_note="database {dbname} dropped") as (dbname, _),
+        tempfile.TemporaryDirectory(prefix="citizenai-bench-concerns-") as tmp,
+    ):
+        env = bench_env(dbname, tmp, CACHE_KEY_PREFIX=f"bench-{dbname}")  # this run's counts and limits only
+        started = time.perf_counter()
+        manage(env, "migrate", "--noinput", "--verbosity", "0", timeout=600, tail=3000)
+        api_key = manage(env, "shell", "-c", CREATE_USERS, timeout=600, tail=3000).strip().splitlines()[-1]
+        print(f"database {dbname} migrated in {time.perf_counter() - started:.1f} s; seeding", flush=True)
+        detail = seed(env["DATABASE_URL"])
+        yield env, api_key, detail
 
 
 def main() -> None:
-    if subprocess.run(["which", "wrk"], capture_output=True).returncode:
-        sys.exit("wrk is missing: apt-get install -y wrk")
+    require_wrk()
     with bench_database() as (env, api_key, detail):
         chosen = endpoints(detail)
         queries, indexed = explain(env, api_key, chosen)
         headers = {"Authorization": f"Bearer {api_key}"}
         logs = Path(env["VAR_DIR"])
-        servers = {"app": Server(APP, env, logs / "app.log"), "twin": Server(TWIN, env, logs / "twin.log")}
+        servers = {
+            "app": Server(APP, env=env, log_path=logs / "app.log"),
+            "twin": Server(TWIN, env=env, log_path=logs / "twin.log"),
+        }
         results: dict[str, tuple[dict[str, Figures], float]] = {}
         try:
             for server in servers.values():

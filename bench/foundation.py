@@ -26,12 +26,7 @@ import importlib.util
 import json
 import os
 import re
-import secrets
-import signal
-import socket
 import statistics
-import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,19 +38,29 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
-import psutil
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+if str(ROOT) not in sys.path:  # run as a script: bench.common must be importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    RATE_LIMIT,
+    ServerProcess,
+    WrkRun,
+    bench_env,
+    fresh_database,
+    manage,
+    require_wrk,
+    wait_for_quiet,
+    wrk,
+)
+
 DURATION_S = int(os.environ.get("BENCH_DURATION", "15"))
 SLICES = 5  # of DURATION_S // SLICES whole seconds each
 WARMUP_S = 3
 CONNECTIONS = 16
 TARGET_RATIO = 0.60
-RATE_LIMIT = "100000000"
 ENDPOINTS = ("bare", "django", "full")  # (a), (a*), (b)
 
 DAPHNE = ["daphne", "-b", "127.0.0.1", "-p", "{port}", "citizenai.asgi:application"]
@@ -114,39 +119,6 @@ class Context:
         return int(row[0]) if row else 0
 
 
-def cpu_idle(seconds: float = 2.0) -> float:
-    """Share of all CPUs idle during the next few seconds."""
-    before = psutil.cpu_times()
-    time.sleep(seconds)
-    after = psutil.cpu_times()
-    total = sum(after) - sum(before)
-    return (after.idle - before.idle) / total if total > 0 else 1.0
-
-
-def wait_for_quiet(limit_s: float = 60, wanted: float = 0.85) -> float:
-    """Waits, boundedly, until other processes leave the CPUs mostly idle; the last idle share."""
-    deadline = time.monotonic() + limit_s
-    idle = cpu_idle()
-    while idle < wanted and time.monotonic() < deadline:
-        idle = cpu_idle()
-    return idle
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    if done.returncode:
-        sys.exit(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
 def check_response(endpoint: str, status: int, headers: Message, body: bytes) -> None:
     """Refuses to measure anything but the intended, successful path."""
     if status != 200:
@@ -159,7 +131,7 @@ def check_response(endpoint: str, status: int, headers: Message, body: bytes) ->
             raise RuntimeError(f"the rate limiter did not run: {dict(headers)}")
 
 
-class Server:
+class Server(ServerProcess):
     """One server process group serving one endpoint."""
 
     def __init__(self, name: str, endpoint: str, ctx: Context) -> None:
@@ -171,52 +143,22 @@ class Server:
             env["BENCH_BARE"] = "1" if endpoint == "bare" else "django"
         else:
             self.path, self.headers = "/api/v1/auth/validate", {"Authorization": f"Bearer {ctx.api_key}"}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}{self.path}"
-        command = [str(BIN / argv[0]), *(arg.format(port=self.port) for arg in argv[1:])]
-        self.log_path = ctx.logs / f"{re.sub(r'[^a-z0-9]+', '_', name)}_{endpoint}.log"
-        self.log = self.log_path.open("w")
-        self.proc = subprocess.Popen(  # its own process group, so stop() reaches every worker
-            command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        log_path = ctx.logs / f"{re.sub(r'[^a-z0-9]+', '_', name)}_{endpoint}.log"
+        super().__init__(argv, env=env, log_path=log_path)
+        self.url = f"{self.base_url}{self.path}"
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log_path.read_text()[-3000:]}")
+        """Until the endpoint answers as check_response() wants (60 s at most)."""
+
+        def probe() -> None:
             request = urllib.request.Request(self.url, headers=self.headers)
             try:
                 with urllib.request.urlopen(request, timeout=5) as response:
                     check_response(self.endpoint, response.status, response.headers, response.read())
-                    return
             except urllib.error.HTTPError as error:
                 check_response(self.endpoint, error.code, error.headers, error.read())
-            except OSError:  # not listening yet
-                time.sleep(0.25)
-        raise RuntimeError(f"server not ready after 60 s:\n{self.log_path.read_text()[-3000:]}")
 
-    def cpu_seconds(self) -> float:
-        """User and system CPU time of the server and its workers so far."""
-        total = 0.0
-        root = psutil.Process(self.proc.pid)
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self.log.close()
+        self.poll_ready(probe)
 
 
 @contextmanager
@@ -231,42 +173,31 @@ def running(name: str, ctx: Context) -> Iterator[dict[str, Server]]:
         yield servers
 
 
-def wrk(server: Server, seconds: int) -> tuple[int, float, float, int]:
-    """(requests, seconds, p99 ms, bad responses) of one wrk run."""
-    args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    for name, value in server.headers.items():
-        args += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*args, server.url], capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
-    total = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)\b", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-    if not (total and p99):
-        raise RuntimeError(f"cannot parse wrk output:\n{out}")
-    elapsed = float(total.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[total.group(3)]
-    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    bad = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses:|connect|read|write|timeout) (\d+)", out))
-    return int(total.group(1)), elapsed, p99_ms, bad
+def load(server: Server, seconds: int) -> WrkRun:
+    """One wrk run against the server's endpoint."""
+    return wrk(server.url, headers=server.headers, seconds=seconds, connections=CONNECTIONS)
 
 
 def measure(name: str, ctx: Context) -> list[Result]:
     with running(name, ctx) as servers:
         for server in servers.values():
-            wrk(server, WARMUP_S)
+            load(server, WARMUP_S)
         idle = wait_for_quiet()
         sessions = ctx.pg_sessions()
         cpu = {endpoint: server.cpu_seconds() for endpoint, server in servers.items()}
-        runs: dict[str, list[tuple[int, float, float, int]]] = {endpoint: [] for endpoint in ENDPOINTS}
+        runs: dict[str, list[WrkRun]] = {endpoint: [] for endpoint in ENDPOINTS}
         for _ in range(SLICES):
             for endpoint, server in servers.items():
-                runs[endpoint].append(wrk(server, max(1, DURATION_S // SLICES)))
+                runs[endpoint].append(load(server, max(1, DURATION_S // SLICES)))
         cpu = {endpoint: server.cpu_seconds() - cpu[endpoint] for endpoint, server in servers.items()}
     time.sleep(1.5)  # backends flush their statistics when they exit
     new_sessions = ctx.pg_sessions() - sessions  # only the full server touches the database
     results = []
     for endpoint in ENDPOINTS:
-        requests = sum(run[0] for run in runs[endpoint])
-        rps = requests / sum(run[1] for run in runs[endpoint])
-        p99_ms = statistics.median(run[2] for run in runs[endpoint])
-        bad = sum(run[3] for run in runs[endpoint])
+        requests = sum(run.requests for run in runs[endpoint])
+        rps = requests / sum(run.seconds for run in runs[endpoint])
+        p99_ms = statistics.median(run.p99_ms for run in runs[endpoint])
+        bad = sum(run.bad for run in runs[endpoint])
         cpu_us = cpu[endpoint] / max(requests, 1) * 1e6
         conn_per_req = new_sessions / max(requests, 1) if endpoint == "full" else None
         print(f"  {name:<31} {endpoint:<5} {rps:>7.0f} req/s  {cpu_us:>5.0f} cpu µs/req", flush=True)
@@ -297,44 +228,21 @@ def print_table(results: list[Result]) -> None:
     )
 
 
-def bench_env(dbname: str, var_dir: str) -> dict[str, str]:
-    """Production settings on loopback services, with a limiter that counts but never refuses."""
-    alphabet = string.ascii_letters + string.digits
-    return {
-        "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": os.environ.get("HOME", str(ROOT)),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "DJANGO_SETTINGS_MODULE": "citizenai.settings.production",
-        "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(64)),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{dbname}",
-        "REDIS_URL": "redis://127.0.0.1:6379/11",
-        "RATE_LIMIT_STANDARD": RATE_LIMIT,
-        "LOG_LEVEL": "WARNING",
-        "VAR_DIR": var_dir,  # static and media roots of the servers, not the checkout's var/
-    }
-
-
 @contextmanager
 def bench_database() -> Iterator[Context]:
     """A fresh, migrated database with one user and API key; dropped on the way out."""
-    dbname = f"citizenai_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-        try:
-            with tempfile.TemporaryDirectory(prefix="citizenai-bench-") as tmp:
-                env = bench_env(dbname, tmp)
-                manage(env, "migrate", "--noinput", "--verbosity", "0")
-                api_key = manage(env, "shell", "-c", CREATE_KEY).strip().splitlines()[-1]
-                yield Context(env, api_key, Path(tmp), admin, dbname)
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+    with (
+        fresh_database("citizenai_bench") as (dbname, admin),
+        tempfile.TemporaryDirectory(prefix="citizenai-bench-") as tmp,
+    ):
+        env = bench_env(dbname, tmp)
+        manage(env, "migrate", "--noinput", "--verbosity", "0")
+        api_key = manage(env, "shell", "-c", CREATE_KEY).strip().splitlines()[-1]
+        yield Context(env, api_key, Path(tmp), admin, dbname)
 
 
 def main() -> None:
-    if subprocess.run(["which", "wrk"], capture_output=True).returncode:
-        sys.exit("wrk is missing: apt-get install -y wrk")
+    require_wrk()
     names = [name for name in SERVERS if os.environ.get("BENCH_ONLY", "") in name]
     results: list[Result] = []
     with bench_database() as ctx:

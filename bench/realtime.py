@@ -31,31 +31,27 @@ import json
 import os
 import resource
 import secrets
-import signal
-import socket
 import statistics
-import string
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psutil
-import psycopg
 import redis
-from psycopg import sql
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+if str(ROOT) not in sys.path:  # run as a script: bench.common must be importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import ServerProcess, api_request, bench_env, fresh_database, manage  # noqa: E402
+
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 SOCKETS = int(os.environ.get("BENCH_SOCKETS", "2000"))
 FANOUT = int(os.environ.get("BENCH_FANOUT", "1000"))
@@ -82,20 +78,6 @@ print("SETUP", secret, concern.pk)
 """
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-
 def raise_open_files(needed: int) -> int:
     """Lift the soft RLIMIT_NOFILE (inherited by the server) to what the sockets need."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -105,121 +87,20 @@ def raise_open_files(needed: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+@contextmanager
+def daphne(env: dict[str, str], log_dir: Path) -> Iterator[ServerProcess]:
+    """One Daphne process, ready once /api/v1/system/health answers 200; stopped at the end."""
+    server = ServerProcess(
+        ["daphne", "-b", "127.0.0.1", "-p", "{port}", "citizenai.asgi:application"],
+        env=env,
+        log_path=log_dir / "daphne.log",
     )
-    if done.returncode:
-        raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return done.stdout
-
-
-def http(method: str, url: str, key: str, body: Any = None) -> tuple[int, bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Authorization": f"Bearer {key}"})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def bench_env(dbname: str, prefix: str, var_dir: str) -> dict[str, str]:
-    alphabet = string.ascii_letters + string.digits
-    return {
-        "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": os.environ.get("HOME", str(ROOT)),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "DJANGO_SETTINGS_MODULE": "citizenai.settings.production",
-        "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(64)),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{dbname}",
-        "REDIS_URL": REDIS_URL,
-        "CACHE_KEY_PREFIX": prefix,
-        "RATE_LIMIT_STANDARD": "100000",
-        "REALTIME_IDLE_SECONDS": "3600",  # the bench's sockets are silent on purpose
-        "REALTIME_PING_SECONDS": "3600",
-        "LOG_LEVEL": "WARNING",
-        "VAR_DIR": var_dir,
-        **(
-            {"REALTIME_CHANNEL_LAYER": os.environ["REALTIME_CHANNEL_LAYER"]}
-            if "REALTIME_CHANNEL_LAYER" in os.environ
-            else {}
-        ),
-    }
-
-
-def admin_connection() -> psycopg.Connection:
-    """PostgreSQL is shared: when other clients hold every connection slot, wait for one."""
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as error:
-            if "too many clients" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(2)
-
-
-@contextmanager
-def bench_database() -> Iterator[str]:
-    """A fresh database, dropped at the end. The admin connection is opened first and kept,
-    so other clients exhausting max_connections cannot stop the clean-up."""
-    dbname = f"citizenai_bench_rt_{secrets.token_hex(4)}"
-    admin = admin_connection()
-    try:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-        try:
-            yield dbname
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-    finally:
-        admin.close()
-
-
-@contextmanager
-def daphne(env: dict[str, str], log_dir: Path) -> Iterator[Server]:
-    port = free_port()
-    log_path = log_dir / "daphne.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "citizenai.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(proc, port, log_path)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{server.log_tail()}")
-            with suppress(OSError):
-                urllib.request.urlopen(server.url + "/api/v1/system/health", timeout=5).close()
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne not ready after 60 s:\n{server.log_tail()}")
-            time.sleep(0.25)
+        health = server.base_url + "/api/v1/system/health"
+        server.poll_ready(lambda: urllib.request.urlopen(health, timeout=5).close(), what="daphne")
         yield server
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        server.stop()
 
 
 def established(pid: int, port: int) -> int:
@@ -256,10 +137,11 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-async def run(server: Server, key: str, concern_id: str) -> dict[str, Any]:
+async def run(server: ServerProcess, key: str, concern_id: str) -> dict[str, Any]:
     pid = server.proc.pid
     ws_url = f"ws://127.0.0.1:{server.port}/api/v1/ws/notifications?token={key}"
-    status, body = http("GET", f"{server.url}/api/v1/concerns/{concern_id}", key)
+    concern_url = f"{server.base_url}/api/v1/concerns/{concern_id}"
+    status, body = api_request(concern_url, key=key)
     if status != 200:
         raise RuntimeError(f"GET concern answered {status}: {body[:300]!r}")
     tracking_number = json.loads(body)["data"]["tracking_number"]
@@ -270,7 +152,7 @@ async def run(server: Server, key: str, concern_id: str) -> dict[str, Any]:
         body_ = {"priority": ("low", "high")[round_number % 2], "message": f"baseline {round_number}"}
         t0 = time.monotonic()
         status, answer = await loop.run_in_executor(
-            None, http, "PUT", f"{server.url}/api/v1/concerns/{concern_id}", key, body_
+            None, partial(api_request, concern_url, key=key, method="PUT", body=body_)
         )
         if status != 200:
             raise RuntimeError(f"PUT answered {status}: {answer[:300]!r}")
@@ -311,7 +193,7 @@ async def run(server: Server, key: str, concern_id: str) -> dict[str, Any]:
         t0 = time.monotonic()
         waiters = [asyncio.ensure_future(wait_for_update(ws, t0, tracking_number)) for ws in keep]
         status, answer = await loop.run_in_executor(
-            None, http, "PUT", f"{server.url}/api/v1/concerns/{concern_id}", key, body_
+            None, partial(api_request, concern_url, key=key, method="PUT", body=body_)
         )
         put_ms = (time.monotonic() - t0) * 1000
         if status != 200:
@@ -353,10 +235,27 @@ def main() -> None:
     redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
     prefix = f"citizenai-bench-rt-{secrets.token_hex(4)}"
     try:
-        with bench_database() as dbname, tempfile.TemporaryDirectory(prefix="citizenai-bench-rt-") as tmp:
-            env = bench_env(dbname, prefix, tmp)
-            manage(env, "migrate", "--noinput", "--verbosity", "0")
-            line = next(x for x in manage(env, "shell", "-c", SETUP).splitlines() if x.startswith("SETUP "))
+        with (
+            fresh_database("citizenai_bench_rt", wait_s=120) as (dbname, _),
+            tempfile.TemporaryDirectory(prefix="citizenai-bench-rt-") as tmp,
+        ):
+            env = bench_env(
+                dbname,
+                tmp,
+                redis_url=REDIS_URL,
+                rate_limit="100000",
+                CACHE_KEY_PREFIX=prefix,
+                REALTIME_IDLE_SECONDS="3600",  # the bench's sockets are silent on purpose
+                REALTIME_PING_SECONDS="3600",
+                **(
+                    {"REALTIME_CHANNEL_LAYER": os.environ["REALTIME_CHANNEL_LAYER"]}
+                    if "REALTIME_CHANNEL_LAYER" in os.environ
+                    else {}
+                ),
+            )
+            manage(env, "migrate", "--noinput", "--verbosity", "0", tail=2000, exit_on_failure=False)
+            setup = manage(env, "shell", "-c", SETUP, tail=2000, exit_on_failure=False)
+            line = next(x for x in setup.splitlines() if x.startswith("SETUP "))
             _, key, concern_id = line.split(" ")
             layer = os.environ.get("REALTIME_CHANNEL_LAYER", "pubsub")
             print(

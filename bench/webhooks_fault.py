@@ -5,7 +5,7 @@ loopback and the redis-server binary; starts and stops everything else itself)
 
 Starts its own redis-server (the broker, no persistence), a fresh PostgreSQL database, a
 local receiver that fails 20% of requests at random with 500, a Celery worker as deployed
-(one process, thread pool of 8; --pool prefork --concurrency 2 for the other kind) and
+(one process, thread pool of 4; --pool prefork --concurrency 2 for the other kind) and
 Celery beat running the sweep every 2 s. Events are published in
 batches, each batch in one transaction, by a Django subprocess. Mid-run the broker is
 shut down without saving while events are still being published and started again on the
@@ -22,7 +22,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port  # noqa: E402
+from bench.common import manage as run_manage  # noqa: E402
 from tests.receiver import Received, Receiver, Reply  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -54,23 +55,6 @@ NOT_INHERITED = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "CELERY_
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port(preferred: int) -> int:
-    if port_is_free(preferred):
-        return preferred
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- the broker -------------------------------------------------------------------------
@@ -165,12 +149,8 @@ def bench_env(**variables: str) -> dict[str, str]:
 
 
 def manage(env: Mapping[str, str], *args: str, timeout: float = 300) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=dict(env), capture_output=True, text=True, timeout=timeout
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} exited {result.returncode}\n{result.stderr[-4000:]}")
-    return result.stdout
+    """manage.py with this interpreter; a failure raises RuntimeError (the caller cleans up)."""
+    return run_manage(env, *args, timeout=timeout, python=sys.executable, tail=4000, exit_on_failure=False)
 
 
 def _query(database_url: str, query: str, attempts: int = 30) -> list[tuple]:
@@ -540,7 +520,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=10000)
     parser.add_argument("--batch", type=int, default=100, help="events per publishing transaction")
     parser.add_argument("--pool", choices=("threads", "prefork"), default="threads")
-    parser.add_argument("--concurrency", type=int, default=8, help="threads, or processes with prefork")
+    parser.add_argument("--concurrency", type=int, default=4, help="threads, or processes with prefork")
     parser.add_argument("--fail-rate", type=float, default=0.2)
     parser.add_argument("--orphan-seconds", type=int, default=15)
     parser.add_argument("--outage", type=float, default=2.0, help="seconds the broker stays down")

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port  # noqa: E402
 from bench.webhooks_fault import (  # noqa: E402
     Processes,
     Publisher,
@@ -35,7 +36,6 @@ from bench.webhooks_fault import (  # noqa: E402
     Tally,
     bench_env,
     delivery_counts,
-    free_port,
     log,
     manage,
     pg_database,
