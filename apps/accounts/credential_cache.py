@@ -4,8 +4,9 @@ Looking the credential up in PostgreSQL was about three quarters of the CPU time
 authenticated request (bench/profile_stack.py). Entries live in Django's default cache —
 Redis when REDIS_URL is set — so that one deletion reaches every process: every write that
 revokes, rotates or deletes a credential, or changes its user, forgets the entries at once
-and again after commit (so a process that re-read the old row before the commit cannot
-keep it). Expiry and revocation are still checked on every request from the cached row;
+and again after commit. Forgetting leaves a short-lived tombstone, and entries are only
+ever added where nothing is (``cache.add``), so a request that read the old row just before
+the commit cannot put it back. Expiry and revocation are still checked on every request from the cached row;
 CREDENTIAL_CACHE_SECONDS (0 turns the cache off) only bounds a change made behind the
 application's back, such as raw SQL.
 """
@@ -24,6 +25,10 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
+TOMBSTONE = "forgotten"
+TOMBSTONE_SECONDS = 10  # longer than the write that forgets takes to commit, in practice
+
+
 def _key(credential_hash: str) -> str:
     return f"cred:{credential_hash}"
 
@@ -38,11 +43,13 @@ def credential_cached(*, credential_hash: str, load: Callable[[], T | None]) -> 
     except Exception as exc:  # a cache outage must not take authentication down: ask the database
         logger.warning("Credential cache unreachable (%s); reading the database", type(exc).__name__)
         return load()
+    if found == TOMBSTONE:  # just changed: read the database until the tombstone lapses
+        return load()
     if found is None:
         found = load()
         if found is not None:  # unknown secrets are not remembered: they would fill the cache
             try:
-                cache.set(_key(credential_hash), found, ttl)
+                cache.add(_key(credential_hash), found, ttl)
             except Exception as exc:
                 logger.warning("Credential cache unreachable (%s)", type(exc).__name__)
     return found
@@ -52,13 +59,13 @@ def credentials_forget(*, credential_hashes: Iterable[str]) -> None:
     keys = [_key(h) for h in credential_hashes if h]
     if not keys:
         return
-    _delete(keys)
-    transaction.on_commit(lambda: _delete(keys))
+    _bury(keys)
+    transaction.on_commit(lambda: _bury(keys))
 
 
-def _delete(keys: list[str]) -> None:
+def _bury(keys: list[str]) -> None:
     try:
-        cache.delete_many(keys)
+        cache.set_many(dict.fromkeys(keys, TOMBSTONE), TOMBSTONE_SECONDS)
     except Exception as exc:
         # An entry that outlives this (the cache came back with it) ends within
         # CREDENTIAL_CACHE_SECONDS; the change itself is in the database already.
@@ -66,11 +73,20 @@ def _delete(keys: list[str]) -> None:
 
 
 def credentials_forget_user(*, user_id: object) -> None:
-    """Forget every cached credential of a user (their role, tier or active flag changed)."""
+    """Forget every cached credential of a user (their role, tier or active flag changed),
+    now and, with the credentials as they are then, after commit: a sign-in that commits
+    in between adds a session this transaction cannot see."""
+    keys = _user_keys(user_id)
+    if keys:
+        _bury(keys)
+    transaction.on_commit(lambda: _bury(_user_keys(user_id)))
+
+
+def _user_keys(user_id: object) -> list[str]:
     from apps.accounts.models import ApiKey, AuthSession
 
     hashes = list(ApiKey.objects.filter(user_id=user_id).values_list("key_hash", flat=True))
     hashes += AuthSession.objects.filter(user_id=user_id, revoked_at__isnull=True).values_list(
         "access_token_hash", flat=True
     )
-    credentials_forget(credential_hashes=hashes)
+    return [_key(h) for h in hashes if h]

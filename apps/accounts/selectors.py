@@ -10,11 +10,16 @@ from apps.accounts.models import ApiKey, AuthSession, User
 
 # Unique lookups on the hot path of every request, cached (apps/accounts/credential_cache.py);
 # .order_by() drops the ORDER BY that .first() would add from Meta.ordering.
+def _with_user(credentials: QuerySet) -> ApiKey | AuthSession | None:
+    # The user's password hash stays out of the shared cache (it is loaded if ever asked for).
+    return credentials.select_related("user").defer("user__password").order_by().first()
+
+
 def api_key_get_by_secret(*, secret: str) -> ApiKey | None:
     digest = credential_hash(secret)
     return credential_cached(
         credential_hash=digest,
-        load=lambda: ApiKey.objects.select_related("user").filter(key_hash=digest).order_by().first(),
+        load=lambda: _with_user(ApiKey.objects.filter(key_hash=digest)),
     )
 
 
@@ -22,7 +27,7 @@ def auth_session_get_by_access_token(*, token: str) -> AuthSession | None:
     digest = credential_hash(token)
     return credential_cached(
         credential_hash=digest,
-        load=lambda: AuthSession.objects.select_related("user").filter(access_token_hash=digest).order_by().first(),
+        load=lambda: _with_user(AuthSession.objects.filter(access_token_hash=digest)),
     )
 
 

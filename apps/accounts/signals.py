@@ -14,11 +14,16 @@ from apps.accounts.models import ApiKey, AuthSession, User
 
 @receiver([post_save, post_delete], sender=ApiKey)
 def api_key_changed(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
-    credentials_forget(credential_hashes=[instance.key_hash])
+    if not kwargs.get("created"):  # a new key's hash cannot be cached yet
+        credentials_forget(credential_hashes=[instance.key_hash])
 
 
 @receiver([post_save, post_delete], sender=AuthSession)
 def auth_session_changed(sender: type[AuthSession], instance: AuthSession, **kwargs: Any) -> None:
+    if kwargs.get("created"):
+        return
+    if kwargs.get("signal") is post_delete and not instance.is_active:
+        return  # purging ended sessions: a cached copy of one is refused anyway
     credentials_forget(credential_hashes=[instance.access_token_hash])
 
 

@@ -152,7 +152,8 @@ class _PublisherLoop:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="realtime-publisher", daemon=True).start()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="realtime-publisher", daemon=True)
+        self.thread.start()
 
     def submit(self, coroutine: Any) -> Future[Any]:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
@@ -165,7 +166,8 @@ _publisher_lock = threading.Lock()
 def _publisher_loop() -> _PublisherLoop:
     global _publisher
     with _publisher_lock:
-        if _publisher is None or _publisher.pid != os.getpid():  # a forked child has no such thread
+        # A forked child has no such thread; a thread that died must not take publishing with it.
+        if _publisher is None or _publisher.pid != os.getpid() or not _publisher.thread.is_alive():
             _publisher = _PublisherLoop()
         return _publisher
 

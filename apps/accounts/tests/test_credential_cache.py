@@ -7,11 +7,14 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.accounts.credential_cache import TOMBSTONE, _key, credential_cached, credentials_forget
+from apps.accounts.credentials import credential_hash
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.accounts.roles import Role
 from apps.accounts.tests.helpers import (
@@ -95,6 +98,7 @@ def test_an_expired_key_is_refused_even_when_cached(citizen, monkeypatch):
     key = ApiKey.objects.get(pk=citizen.api_key.pk)
     key.expires_at = timezone.now() + timedelta(hours=1)
     key.save()
+    cache.delete(_key(credential_hash(citizen.secret)))  # as when the save's tombstone lapses
     warm(citizen.client)
     later = timezone.now() + timedelta(hours=2)
     monkeypatch.setattr(authentication, "timezone", SimpleNamespace(now=lambda: later))
@@ -158,8 +162,6 @@ def test_last_used_is_written_once_per_resolution_while_cached(citizen):
 
 
 def test_an_unreachable_cache_falls_back_to_the_database(citizen, monkeypatch):
-    from django.core.cache import cache
-
     def broken(*args: object, **kwargs: object) -> object:
         raise ConnectionError("cache down")
 
@@ -168,3 +170,28 @@ def test_an_unreachable_cache_falls_back_to_the_database(citizen, monkeypatch):
     assert credential_queries(citizen.client)
     assert citizen.delete(api_key_url(citizen.api_key.pk)).status_code in (200, 204)
     assert_error(citizen.get(VALIDATE), 401, "INVALID_API_KEY")
+
+
+def test_a_row_read_before_a_revocation_committed_is_not_put_back(citizen):
+    digest = credential_hash(citizen.secret)
+    stale = ApiKey.objects.select_related("user").get(pk=citizen.api_key.pk)  # read before the revoke
+    credentials_forget(credential_hashes=[digest])
+    assert credential_cached(credential_hash=digest, load=lambda: stale) is stale  # answered, not kept
+    assert cache.get(_key(digest)) == TOMBSTONE
+
+
+def test_a_session_opened_while_a_deactivation_commits_is_forgotten_too(citizen, django_capture_on_commit_callbacks):
+    from apps.accounts.services import auth_session_create
+
+    with django_capture_on_commit_callbacks(execute=True):
+        user = User.objects.get(pk=citizen.user.pk)
+        user.is_active = False
+        user.save()
+        late = auth_session_create(user=user)  # commits between the save's query and the commit
+    assert cache.get(_key(credential_hash(late.access_token))) == TOMBSTONE
+
+
+def test_the_cached_user_carries_no_password_hash(citizen):
+    warm(citizen.client)
+    cached = cache.get(_key(credential_hash(citizen.secret)))
+    assert "password" not in cached.user.__dict__
