@@ -32,12 +32,15 @@ def enqueue(ids: Iterable[uuid.UUID]) -> None:
         for index, delivery_id in enumerate(ids):
             try:
                 deliver_webhook.delay(str(delivery_id))
-            except Exception:
+            except Exception as exc:
                 # Runs after the publisher's commit: raising would fail a request whose change
                 # is already saved. The rows keep their enqueued_at, so the sweep re-queues
                 # them once they count as orphaned; don't wait on a dead broker for the rest.
                 logger.warning(
-                    "Webhook broker unavailable; %d deliveries left to the sweep", len(ids) - index, exc_info=True
+                    "Webhook broker unavailable (%s); %d deliveries left to the sweep",
+                    type(exc).__name__,
+                    len(ids) - index,
+                    exc_info=settings.LOG_TRACEBACKS,
                 )
                 return
     elif mode == "thread":
@@ -58,8 +61,12 @@ def enqueue_later(ids: Iterable[uuid.UUID], delay: float) -> None:
         try:
             for delivery_id in ids:
                 deliver_webhook.apply_async((str(delivery_id),), countdown=delay)
-        except Exception:  # the sweep sends it when due (its enqueued_at is empty)
-            logger.warning("Webhook broker unavailable; retry left to the sweep", exc_info=True)
+        except Exception as exc:  # the sweep sends it when due (its enqueued_at is empty)
+            logger.warning(
+                "Webhook broker unavailable (%s); retry left to the sweep",
+                type(exc).__name__,
+                exc_info=settings.LOG_TRACEBACKS,
+            )
 
 
 def backlog() -> int:
@@ -113,8 +120,8 @@ class LocalWorker:
                     deliveries_sweep()
                 else:
                     delivery_attempt(delivery_id=delivery_id)
-            except Exception:  # the thread must outlive any one failure
-                logger.exception("Webhook delivery thread error")
+            except Exception as exc:  # the thread must outlive any one failure
+                logger.error("Webhook delivery thread error (%s)", type(exc).__name__, exc_info=settings.LOG_TRACEBACKS)
             finally:
                 close_old_connections()
 
