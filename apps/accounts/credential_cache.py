@@ -6,9 +6,10 @@ Redis when REDIS_URL is set — so that one deletion reaches every process: ever
 revokes, rotates or deletes a credential, or changes its user, forgets the entries at once
 and again after commit. Forgetting leaves a short-lived tombstone, and entries are only
 ever added where nothing is (``cache.add``), so a request that read the old row just before
-the commit cannot put it back. Expiry and revocation are still checked on every request from the cached row;
-CREDENTIAL_CACHE_SECONDS (0 turns the cache off) only bounds a change made behind the
-application's back, such as raw SQL.
+the commit cannot put it back. Expiry and revocation are still checked on every request
+from the cached row; CREDENTIAL_CACHE_SECONDS (0 turns the cache off) only bounds a change
+made behind the application's back, such as raw SQL. Without a reachable cache every
+lookup reads the database.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from apps.core.cache import cache_tolerant
+
 T = TypeVar("T")
-logger = logging.getLogger(__name__)
 
 
 TOMBSTONE = "forgotten"
@@ -38,20 +40,14 @@ def credential_cached(*, credential_hash: str, load: Callable[[], T | None]) -> 
     ttl = settings.CREDENTIAL_CACHE_SECONDS
     if ttl <= 0:
         return load()
-    try:
-        found = cache.get(_key(credential_hash))
-    except Exception as exc:  # a cache outage must not take authentication down: ask the database
-        logger.warning("Credential cache unreachable (%s); reading the database", type(exc).__name__)
-        return load()
+    key = _key(credential_hash)
+    found = cache_tolerant(lambda: cache.get(key), default=None, what="credentials")
     if found == TOMBSTONE:  # just changed: read the database until the tombstone lapses
         return load()
     if found is None:
         found = load()
         if found is not None:  # unknown secrets are not remembered: they would fill the cache
-            try:
-                cache.add(_key(credential_hash), found, ttl)
-            except Exception as exc:
-                logger.warning("Credential cache unreachable (%s)", type(exc).__name__)
+            cache_tolerant(lambda: cache.add(key, found, ttl), default=False, what="credentials")
     return found
 
 
@@ -64,12 +60,13 @@ def credentials_forget(*, credential_hashes: Iterable[str]) -> None:
 
 
 def _bury(keys: list[str]) -> None:
-    try:
-        cache.set_many(dict.fromkeys(keys, TOMBSTONE), TOMBSTONE_SECONDS)
-    except Exception as exc:
-        # An entry that outlives this (the cache came back with it) ends within
-        # CREDENTIAL_CACHE_SECONDS; the change itself is in the database already.
-        logger.error("Credential cache unreachable (%s); %d entries not cleared", type(exc).__name__, len(keys))
+    # If this fails, an entry that outlives the outage ends within CREDENTIAL_CACHE_SECONDS.
+    cache_tolerant(
+        lambda: cache.set_many(dict.fromkeys(keys, TOMBSTONE), TOMBSTONE_SECONDS),
+        default=None,
+        what="forgetting credentials",
+        level=logging.ERROR,
+    )
 
 
 def credentials_forget_user(*, user_id: object) -> None:

@@ -115,6 +115,9 @@ class Prepared:
     engine: str = "embedded"
     fallback_reason: str = ""
     text: str = field(default="")
+    # exchange_run's single transaction: the conversation is still locked and not yet saved,
+    # so exchange_finish saves it once instead of locking and saving it again.
+    conversation_unsaved: bool = False
 
 
 def _edit_or_store_user_message(
@@ -183,10 +186,18 @@ def exchange_prepare(
     if reply.filed is not None:
         conversation.concern = reply.filed
     conversation.updated_at = timezone.now()
-    if not finish_in_same_transaction:  # otherwise exchange_finish saves it, once
+    if not finish_in_same_transaction:
         conversation.save()
     return Prepared(
-        conversation, message, understood, agent_id, reply, started, escalation=reply.escalate, text=reply.text
+        conversation,
+        message,
+        understood,
+        agent_id,
+        reply,
+        started,
+        escalation=reply.escalate,
+        text=reply.text,
+        conversation_unsaved=finish_in_same_transaction,
     )
 
 
@@ -214,8 +225,8 @@ def answer_chunks(prepared: Prepared) -> Iterator[str]:
 
 
 @transaction.atomic
-def exchange_finish(*, prepared: Prepared, in_prepare_transaction: bool = False) -> Message:
-    if in_prepare_transaction:  # still locked by exchange_prepare, and not saved yet
+def exchange_finish(*, prepared: Prepared) -> Message:
+    if prepared.conversation_unsaved:
         conversation = prepared.conversation
     else:
         conversation = Conversation.objects.select_for_update().get(pk=prepared.conversation.pk)
@@ -294,7 +305,7 @@ def exchange_run(
         )
         for _ in answer_chunks(prepared):
             pass
-        return prepared, exchange_finish(prepared=prepared, in_prepare_transaction=one_transaction)
+        return prepared, exchange_finish(prepared=prepared)
 
 
 def _complete(conversation: Conversation, *, reason: str) -> None:

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
 
 from apps.concerns.models import Category, Concern, DuplicateLink
+from apps.core.cache import cache_tolerant
 from apps.core.permissions import user_has
 
 TRACKING_NUMBER = re.compile(r"^TRK-\d{4}-\d{6,}$", re.IGNORECASE)
@@ -93,10 +94,11 @@ def concern_count(*, concerns: QuerySet[Concern], cache_key: str) -> int:
     total = concerns.count()
     if total >= COUNT_CACHE_MIN_ROWS:
         _keep_fresh(cache_key, total, counted_at)
-        try:
-            cache.set(cache_key, (total, counted_at), 2 * COUNT_CACHE_SECONDS)
-        except Exception as exc:
-            logger.warning("Concern counts cannot reach the cache (%s)", type(exc).__name__)
+        cache_tolerant(
+            lambda: cache.set(cache_key, (total, counted_at), 2 * COUNT_CACHE_SECONDS),
+            default=None,
+            what="concern counts",
+        )
     return total
 
 

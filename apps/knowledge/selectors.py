@@ -19,9 +19,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from apps.core.cache import cache_tolerant
 from apps.knowledge.models import Article
 
-logger = logging.getLogger(__name__)
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
     {
@@ -122,10 +122,13 @@ VERSION_KEY = "knowledge:version"
 
 def article_search_forget() -> None:
     """Outdate every cached search result (after articles were added, changed or removed)."""
-    try:
-        cache.set(VERSION_KEY, uuid.uuid4().hex, None)
-    except Exception as exc:  # the change is saved; answers may lag by KNOWLEDGE_SEARCH_CACHE_SECONDS
-        logger.error("Knowledge search cache unreachable (%s); cached results not outdated", type(exc).__name__)
+    # If this fails, the change is saved and answers lag by KNOWLEDGE_SEARCH_CACHE_SECONDS.
+    cache_tolerant(
+        lambda: cache.set(VERSION_KEY, uuid.uuid4().hex, None),
+        default=None,
+        what="outdating knowledge search results",
+        level=logging.ERROR,
+    )
 
 
 def article_search(*, query: str, limit: int = 5, category: str | None = None) -> list[Hit]:
@@ -138,24 +141,18 @@ def article_search(*, query: str, limit: int = 5, category: str | None = None) -
         return _article_search(terms, limit, category)
     asked = (sorted(terms), limit, category)
     key = f"knowledge:search:{hashlib.sha256(repr(asked).encode()).hexdigest()[:32]}"
-    try:
-        found = cache.get_many([VERSION_KEY, key])
-        version = found.get(VERSION_KEY)
-        if version is None:
-            version = uuid.uuid4().hex
-            if not cache.add(VERSION_KEY, version, None):
-                version = cache.get(VERSION_KEY)
-    except Exception as exc:  # a cache outage only costs the query
-        logger.warning("Knowledge search cache unreachable (%s)", type(exc).__name__)
+    found = cache_tolerant(lambda: cache.get_many([VERSION_KEY, key]), default=None, what="knowledge search")
+    if found is None:  # the cache is down: it only costs the query
         return _article_search(terms, limit, category)
+    version = found.get(VERSION_KEY) or cache_tolerant(
+        lambda: cache.get_or_set(VERSION_KEY, uuid.uuid4().hex, None), default=None, what="knowledge search"
+    )
     cached = found.get(key)
     if cached is not None and cached[0] == version and cached[1] == asked:
         return cached[2]
     hits = _article_search(terms, limit, category)
-    try:
-        cache.set(key, (version, asked, hits), ttl)
-    except Exception as exc:
-        logger.warning("Knowledge search cache unreachable (%s)", type(exc).__name__)
+    if version is not None:
+        cache_tolerant(lambda: cache.set(key, (version, asked, hits), ttl), default=None, what="knowledge search")
     return hits
 
 
