@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.webhooks import dispatch, signing, transport
+from apps.webhooks import dispatch, signing, statements, transport
 from apps.webhooks.catalog import PING, matches, pattern_is_valid
 from apps.webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
 from apps.webhooks.secrets_box import secret_decrypt, secret_encrypt, secret_generate
@@ -175,26 +175,32 @@ def _bookkeeping() -> Iterator[None]:
         yield
 
 
-def _claim(delivery_id: uuid.UUID) -> bool:
+def _claim(delivery_id: uuid.UUID) -> Delivery | None:
+    """The delivery with its endpoint and event, leased to this worker, if it is due and
+    nobody else holds it."""
     now = timezone.now()
     lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 30)
-    return bool(
-        Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=lease)
-    )
+    if statements.available():
+        return statements.delivery_claim(delivery_id=delivery_id, now=now, lease=lease)
+    with _bookkeeping():
+        claimed = (
+            Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .update(lease_until=lease)
+        )
+        return Delivery.objects.select_related("endpoint", "event").get(pk=delivery_id) if claimed else None
 
 
 def delivery_attempt(*, delivery_id: uuid.UUID) -> str:
     """Try one delivery once if it is due and nobody else holds it. Returns the outcome."""
-    with _bookkeeping():
-        if not _claim(delivery_id):
-            return "skipped"
-        delivery = Delivery.objects.select_related("endpoint", "event").get(pk=delivery_id)
-        endpoint, event = delivery.endpoint, delivery.event
-        if not endpoint.active:
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return "skipped"
+    endpoint, event = delivery.endpoint, delivery.event
+    if not endpoint.active:
+        with _bookkeeping():
             _finish(delivery, DeliveryStatus.FAILED, error="endpoint disabled")
-            return "failed"
+        return "failed"
     secret = endpoint_secret(endpoint)
     timestamp = event.created_at.isoformat().replace("+00:00", "Z")
     body = signing.build_body(secret=secret, event=event.type, data=event.data, timestamp=timestamp)
@@ -202,20 +208,30 @@ def delivery_attempt(*, delivery_id: uuid.UUID) -> str:
         secret=secret, message_id=delivery.message_id, timestamp=int(time.time()), body=body
     )
     result = transport.post(endpoint.url, body, headers)
+    attempt = Attempt(
+        delivery=delivery,
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        response_excerpt=result.excerpt,
+        error=result.error[:500],
+    )
+    if _succeeded(result) and endpoint.failing_since is None and statements.available():
+        # The common case, in one statement; anything that touches the endpoint goes below.
+        changes = _finished(delivery, DeliveryStatus.SUCCEEDED, code=result.status_code)
+        statements.delivery_record(delivery=delivery, attempt=attempt, changes=changes)
+        return "succeeded"
     with _bookkeeping():  # the attempt and its outcome commit together
-        Attempt.objects.create(
-            delivery=delivery,
-            status_code=result.status_code,
-            latency_ms=result.latency_ms,
-            response_excerpt=result.excerpt,
-            error=result.error[:500],
-        )
+        attempt.save(force_insert=True)
         return _record_outcome(delivery, endpoint, result)
+
+
+def _succeeded(result: transport.Result) -> bool:
+    return result.status_code is not None and 200 <= result.status_code < 300
 
 
 def _record_outcome(delivery: Delivery, endpoint: Endpoint, result: transport.Result) -> str:
     code = result.status_code
-    if code is not None and 200 <= code < 300:
+    if _succeeded(result):
         _finish(delivery, DeliveryStatus.SUCCEEDED, code=code)
         if endpoint.failing_since is not None:
             Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
@@ -227,17 +243,22 @@ def _record_outcome(delivery: Delivery, endpoint: Endpoint, result: transport.Re
     return _schedule_retry(delivery, endpoint, result)
 
 
+def _finished(delivery: Delivery, status: str, *, code: int | None = None, error: str = "") -> dict[str, Any]:
+    """The changes that close a delivery."""
+    return {
+        "status": status,
+        "attempt_count": delivery.attempt_count + (0 if error == "endpoint disabled" else 1),
+        "last_status_code": code,
+        "last_error": error[:500],
+        "completed_at": timezone.now(),
+        "next_attempt_at": None,
+        "lease_until": None,
+        "enqueued_at": None,
+    }
+
+
 def _finish(delivery: Delivery, status: str, *, code: int | None = None, error: str = "") -> None:
-    Delivery.objects.filter(pk=delivery.pk).update(
-        status=status,
-        attempt_count=delivery.attempt_count + (0 if error == "endpoint disabled" else 1),
-        last_status_code=code,
-        last_error=error[:500],
-        completed_at=timezone.now(),
-        next_attempt_at=None,
-        lease_until=None,
-        enqueued_at=None,
-    )
+    Delivery.objects.filter(pk=delivery.pk).update(**_finished(delivery, status, code=code, error=error))
 
 
 def _schedule_retry(delivery: Delivery, endpoint: Endpoint, result: transport.Result) -> str:

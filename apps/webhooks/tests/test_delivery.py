@@ -7,8 +7,9 @@ import socket
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -217,6 +218,48 @@ def test_a_held_delivery_is_not_sent_twice(staff_member):
             )
         assert services.delivery_attempt(delivery_id=delivery.pk) == "skipped"
     assert receiver.received == []
+
+
+def _queued_delivery(endpoint: Endpoint) -> Delivery:
+    from apps.webhooks.models import Event
+
+    event = Event.objects.create(type="concern.created", data={"concern_id": "c9", "title": "Pothole"})
+    return Delivery.objects.create(endpoint=endpoint, event=event)
+
+
+def test_a_successful_delivery_costs_a_fixed_number_of_statements(staff_member):
+    """On PostgreSQL a worker claims and loads in one statement and records the success in
+    another (apps/webhooks/statements.py); elsewhere the ORM takes four
+    (in two transactions)."""
+    with running_receiver() as receiver:
+        endpoint, secret = make_endpoint(staff_member.user, receiver.url)
+        delivery = _queued_delivery(endpoint)
+        with CaptureQueriesContext(connection) as queries:
+            assert services.delivery_attempt(delivery_id=delivery.pk) == "succeeded"
+    statements = [q["sql"] for q in queries if q["sql"] not in ("BEGIN IMMEDIATE", "COMMIT")]
+    assert len(statements) == (2 if connection.vendor == "postgresql" else 4), statements
+    body = json.loads(receiver.received[0].body)
+    assert body["data"] == {"concern_id": "c9", "title": "Pothole"}  # the event came back decoded
+    assert Webhook(secret).verify(receiver.received[0].body, receiver.received[0].headers)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempt_count, delivery.last_status_code) == (DeliveryStatus.SUCCEEDED, 1, 200)
+    assert delivery.lease_until is None and delivery.completed_at is not None
+    [attempt] = delivery.attempts.all()
+    assert attempt.status_code == 200 and attempt.error == "" and attempt.latency_ms > 0
+
+
+def test_a_delivery_inside_a_transaction_leaves_its_commit_durable(staff_member):
+    """The asynchronous commit of a worker's bookkeeping must not leak into a caller's
+    transaction (whose outbox rows need full durability)."""
+    with running_receiver() as receiver:
+        endpoint, _ = make_endpoint(staff_member.user, receiver.url)
+        delivery = _queued_delivery(endpoint)
+        with transaction.atomic(), connection.cursor() as cursor:
+            assert services.delivery_attempt(delivery_id=delivery.pk) == "succeeded"
+            if connection.vendor == "postgresql":
+                cursor.execute("SHOW synchronous_commit")
+                assert cursor.fetchone()[0] == "on"
+    assert Delivery.objects.get(pk=delivery.pk).status == DeliveryStatus.SUCCEEDED
 
 
 def test_redeliver_sends_again_under_the_same_id(staff_member):
