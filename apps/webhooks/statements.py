@@ -44,8 +44,9 @@ def _columns(model: type[Model], alias: str) -> str:
 @lru_cache(maxsize=2)
 def _claim_sql(commit_condition: str) -> str:
     quote = connection.ops.quote_name
+    # Identifiers only from the models' metadata, every value a parameter.
     return (
-        f"WITH d AS (UPDATE {quote(Delivery._meta.db_table)} SET {quote('lease_until')} = %s "
+        f"WITH d AS (UPDATE {quote(Delivery._meta.db_table)} SET {quote('lease_until')} = %s "  # noqa: S608
         f"WHERE {quote('id')} = %s AND {quote('status')} = %s AND {quote('next_attempt_at')} <= %s "
         f"AND ({quote('lease_until')} IS NULL OR {quote('lease_until')} < %s) AND {commit_condition} "
         "RETURNING *) "
@@ -89,7 +90,7 @@ def delivery_record(*, delivery: Delivery, attempt: Attempt, changes: dict[str, 
     fields = [Delivery._meta.get_field(name) for name in changes]
     values += [field.get_db_prep_save(changes[field.name], connection) for field in fields]  # type: ignore[union-attr]
     sql = (
-        f"WITH a AS (INSERT INTO {quote(Attempt._meta.db_table)} "
+        f"WITH a AS (INSERT INTO {quote(Attempt._meta.db_table)} "  # noqa: S608 (as above)
         f"({', '.join(quote(field.column) for field in inserted)}) "
         f"VALUES ({', '.join(['%s'] * len(inserted))})) "
         f"UPDATE {quote(Delivery._meta.db_table)} "
