@@ -16,14 +16,15 @@ api_v1 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
+# The API first: most requests are API calls, and patterns are tried in order.
 urlpatterns = [
+    path("api/v1/", include(api_v1)),
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("accounts/", include("apps.accounts.urls")),
     path("assistant/", include("apps.chat.urls")),
     path("concerns/", include("apps.concerns.urls")),
     path("staff/", include("apps.analytics.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include(api_v1)),
     path("open311/v2/", include("apps.open311.urls")),
     re_path(r"^api/", ApiNotFoundView.as_view()),
 ]

@@ -13,39 +13,51 @@ from rest_framework.authentication import (
 from rest_framework.request import Request
 
 from apps.accounts import selectors, services
-from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, API_KEY_PREFIX
+from apps.accounts.credential_cache import credential_bucket_remember
+from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, API_KEY_PREFIX, credential_hash
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.core.exceptions import InvalidCredentials
+from apps.core.ratelimit import Counted, TierRateThrottle, credential_bucket
 
 
 def authenticate_bearer(secret: str) -> tuple[User, ApiKey | AuthSession]:
     """The user and credential for a bearer secret, or InvalidCredentials (401)."""
     if secret.startswith(ACCESS_TOKEN_PREFIX):
-        session = selectors.auth_session_get_by_access_token(token=secret)
-        if session is None:
-            raise InvalidCredentials("The access token is invalid.", "unknown")
-        if session.revoked_at is not None:
+        return _checked(secret, selectors.auth_session_get_by_access_token(token=secret))
+    if secret.startswith(API_KEY_PREFIX):
+        return _checked(secret, selectors.api_key_get_by_secret(secret=secret))
+    raise InvalidCredentials("The API key is invalid.", "unknown")
+
+
+def authenticate_bearer_counted(secret: str) -> tuple[User, ApiKey | AuthSession, Counted | None]:
+    """As authenticate_bearer, for callers that rate-limit through TierRateThrottle: the
+    request may come back already counted (see apps/accounts/credential_cache.py)."""
+    credential, counted = selectors.bearer_credential_get_counted(secret=secret)
+    user, credential = _checked(secret, credential)
+    tier, identity = credential_bucket(user, credential)
+    credential_bucket_remember(credential_hash=credential_hash(secret), bucket=f"{tier}:{identity}")
+    return user, credential, counted
+
+
+def _checked(secret: str, credential: ApiKey | AuthSession | None) -> tuple[User, ApiKey | AuthSession]:
+    if isinstance(credential, AuthSession):
+        if credential.revoked_at is not None:
             raise InvalidCredentials("The access token has been revoked.", "revoked")
-        if not selectors.auth_session_is_current(session):
+        if not selectors.auth_session_is_current(credential):
             raise InvalidCredentials("The access token has expired; refresh it or sign in again.", "expired")
-        user = session.user
-        credential: ApiKey | AuthSession = session
-    elif secret.startswith(API_KEY_PREFIX):
-        key = selectors.api_key_get_by_secret(secret=secret)
-        if key is None:
-            raise InvalidCredentials("The API key is invalid.", "unknown")
-        if key.revoked_at is not None:
+    elif isinstance(credential, ApiKey):
+        if credential.revoked_at is not None:
             raise InvalidCredentials("The API key has been revoked.", "revoked")
-        if key.expires_at is not None and key.expires_at <= timezone.now():
+        if credential.expires_at is not None and credential.expires_at <= timezone.now():
             raise InvalidCredentials("The API key has expired.", "expired")
-        services.api_key_touch(api_key=key)
-        user = key.user
-        credential = key
+        services.api_key_touch(api_key=credential)
+    elif secret.startswith(ACCESS_TOKEN_PREFIX):
+        raise InvalidCredentials("The access token is invalid.", "unknown")
     else:
         raise InvalidCredentials("The API key is invalid.", "unknown")
-    if not user.is_active:
+    if not credential.user.is_active:
         raise InvalidCredentials("The account for this credential is disabled.", "inactive")
-    return user, credential
+    return credential.user, credential
 
 
 class BearerAuthentication(BaseAuthentication):
@@ -59,7 +71,13 @@ class BearerAuthentication(BaseAuthentication):
             secret = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise InvalidCredentials("Malformed Authorization header.", "malformed") from None
-        return authenticate_bearer(secret)
+        view = (request.parser_context or {}).get("view")
+        if TierRateThrottle not in getattr(view, "throttle_classes", ()):
+            return authenticate_bearer(secret)
+        user, credential, counted = authenticate_bearer_counted(secret)
+        if counted is not None:  # the throttle takes it instead of counting again
+            request._request.ratelimit_counted = counted  # type: ignore[attr-defined]
+        return user, credential
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'

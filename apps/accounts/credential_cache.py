@@ -23,8 +23,10 @@ from django.core.cache import cache
 from django.db import transaction
 
 from apps.core.cache import cache_tolerant
+from apps.core.ratelimit import WINDOW_SECONDS, Counted, bucket_key
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 TOMBSTONE = "forgotten"
@@ -37,18 +39,70 @@ def _key(credential_hash: str) -> str:
 
 def credential_cached(*, credential_hash: str, load: Callable[[], T | None]) -> T | None:
     """The cached credential for a hash, or load() it and remember what was found."""
-    ttl = settings.CREDENTIAL_CACHE_SECONDS
-    if ttl <= 0:
+    if settings.CREDENTIAL_CACHE_SECONDS <= 0:
         return load()
     key = _key(credential_hash)
-    found = cache_tolerant(lambda: cache.get(key), default=None, what="credentials")
+    return _found_or_loaded(key, cache_tolerant(lambda: cache.get(key), default=None, what="credentials"), load)
+
+
+def _found_or_loaded(key: str, found: object, load: Callable[[], T | None]) -> T | None:
     if found == TOMBSTONE:  # just changed: read the database until the tombstone lapses
         return load()
     if found is None:
         found = load()
         if found is not None:  # unknown secrets are not remembered: they would fill the cache
+            ttl = settings.CREDENTIAL_CACHE_SECONDS
             cache_tolerant(lambda: cache.add(key, found, ttl), default=False, what="credentials")
-    return found
+    return found  # type: ignore[return-value]
+
+
+# --- counting the request in the same round trip ---------------------------------------
+#
+# An authenticated API request made two Redis calls: this cache, then the rate limiter's
+# counter; each cost about a fifth of the request's CPU (bench/profile_stack.py). A process
+# that has seen a credential knows its rate-limit bucket (an API key's own, or its user's),
+# so the next request reads the credential and counts itself in one script. The bucket is
+# only remembered: if it has changed (a new tier), the throttle sees a different bucket,
+# counts in the right one itself, and the new one is remembered.
+
+_GET_AND_COUNT = """
+local found = redis.call('GET', KEYS[1])
+if (not found) or found == ARGV[1] then return {found, false} end
+local count = redis.call('INCR', KEYS[2])
+if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return {found, count}
+"""
+_BUCKETS_KEPT = 10_000
+_buckets: dict[str, str] = {}  # credential hash -> its rate-limit bucket, as this process last saw it
+
+
+def credential_bucket_remember(*, credential_hash: str, bucket: str) -> None:
+    if _buckets.get(credential_hash) != bucket:
+        if len(_buckets) >= _BUCKETS_KEPT:
+            _buckets.clear()
+        _buckets[credential_hash] = bucket
+
+
+def credential_cached_counted(*, credential_hash: str, load: Callable[[], T | None]) -> tuple[T | None, Counted | None]:
+    """As credential_cached, and when the cache is Redis and this process knows the
+    credential's bucket, the request counted there by the same round trip (else None: the
+    throttle counts it)."""
+    bucket = _buckets.get(credential_hash)
+    script = getattr(cache, "script", None)
+    if bucket is None or script is None or settings.CREDENTIAL_CACHE_SECONDS <= 0 or not settings.RATE_LIMIT_ENABLED:
+        return credential_cached(credential_hash=credential_hash, load=load), None
+    key = _key(credential_hash)
+    counter, reset = bucket_key(bucket)
+    try:
+        found, count = script(_GET_AND_COUNT)(
+            keys=[cache.make_and_validate_key(key), counter], args=[cache.encode(TOMBSTONE), WINDOW_SECONDS + 5]
+        )
+    except Exception as exc:  # as cache_tolerant: the database answers, the throttle counts
+        logger.warning("Cache unreachable for credentials (%s)", type(exc).__name__)
+        return load(), None
+    if count is None:
+        return _found_or_loaded(key, None if found is None else TOMBSTONE, load), None
+    return cache.decode(found), Counted(bucket=bucket, count=int(count), reset=reset)
 
 
 def credentials_forget(*, credential_hashes: Iterable[str]) -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.accounts.credential_cache import credential_cached
-from apps.accounts.credentials import credential_hash
+from apps.accounts.credential_cache import credential_cached, credential_cached_counted
+from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, API_KEY_PREFIX, credential_hash
 from apps.accounts.models import ApiKey, AuthSession, User
+from apps.core.ratelimit import Counted
 
 
 # Unique lookups on the hot path of every request, cached (apps/accounts/credential_cache.py);
@@ -29,6 +30,22 @@ def auth_session_get_by_access_token(*, token: str) -> AuthSession | None:
         credential_hash=digest,
         load=lambda: _with_user(AuthSession.objects.filter(access_token_hash=digest)),
     )
+
+
+def bearer_credential_get_counted(*, secret: str) -> tuple[ApiKey | AuthSession | None, Counted | None]:
+    """The API key or access token's session a bearer secret names (by its prefix), with the
+    request counted against the caller's rate limit when that came with the same round
+    trip (credential_cached_counted)."""
+    digest = credential_hash(secret)
+    if secret.startswith(API_KEY_PREFIX):
+        return credential_cached_counted(
+            credential_hash=digest, load=lambda: _with_user(ApiKey.objects.filter(key_hash=digest))
+        )
+    if secret.startswith(ACCESS_TOKEN_PREFIX):
+        return credential_cached_counted(
+            credential_hash=digest, load=lambda: _with_user(AuthSession.objects.filter(access_token_hash=digest))
+        )
+    return None, None
 
 
 def auth_session_get_by_refresh_token(*, token: str) -> AuthSession | None:

@@ -45,6 +45,23 @@ class ReusingRedisCacheClient(RedisCacheClient):
 
 
 class ReusingRedisCache(RedisCache):
+    """Also runs Lua scripts against the cache's own server, for the few places where two
+    operations in one round trip matter (apps/accounts/credential_cache.py)."""
+
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+        self._scripts: dict[str, Any] = {}
+
+    def script(self, source: str) -> Any:
+        """A redis-py Script (call it with keys= and args=) bound to the primary server."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._cache.get_client(write=True).register_script(source)
+        return script
+
+    def encode(self, value: Any) -> bytes:
+        return self._cache._serializer.dumps(value)
+
+    def decode(self, raw: bytes) -> Any:
+        return self._cache._serializer.loads(raw)

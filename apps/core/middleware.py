@@ -37,20 +37,21 @@ class RequestIdMiddleware:
                 response["X-RateLimit-Limit"] = str(budget.limit)
                 response["X-RateLimit-Remaining"] = str(max(0, budget.remaining))
                 response["X-RateLimit-Reset"] = str(budget.reset)
-            user = getattr(request, "user", None)
-            access_logger.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
-                },
-            )
+            if access_logger.isEnabledFor(logging.INFO):  # the line's fields cost more than the check
+                user = getattr(request, "user", None)
+                access_logger.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
+                    },
+                )
             return response
         finally:
             request_id_var.reset(token)

@@ -81,24 +81,44 @@ def _count(key: str, ttl: int) -> int | None:
         return None
 
 
-def hit(bucket: str, limit: int, window: int = WINDOW_SECONDS) -> Budget:
-    """Count one request against ``bucket`` and return what is left of its budget."""
+@dataclass(frozen=True)
+class Counted:
+    """A request that was already counted in ``bucket`` by another Redis call of the same
+    request (bearer authentication's, see apps/accounts/credential_cache.py)."""
+
+    bucket: str
+    count: int
+    reset: int
+
+
+def bucket_key(bucket: str, window: int = WINDOW_SECONDS) -> tuple[str, int]:
+    """The counter's key for the current window, and when that window ends."""
     now = int(time.time())
     window_start = now - now % window
-    key = f"{settings.CACHE_KEY_PREFIX}:rl:{bucket}:{window_start}"
+    return f"{settings.CACHE_KEY_PREFIX}:rl:{bucket}:{window_start}", window_start + window
+
+
+def hit(bucket: str, limit: int, window: int = WINDOW_SECONDS) -> Budget:
+    """Count one request against ``bucket`` and return what is left of its budget."""
+    key, reset = bucket_key(bucket, window)
     count = _count(key, window + 5)
     used = 0 if count is None else count
-    return Budget(limit=limit, remaining=limit - used, reset=window_start + window)
+    return Budget(limit=limit, remaining=limit - used, reset=reset)
+
+
+def credential_bucket(user: Any, credential: Any) -> tuple[str, str]:
+    """(tier, identity) of an authenticated caller: its API key's own, else its user's."""
+    own_bucket = getattr(credential, "rate_bucket", None)
+    if own_bucket is not None:
+        return own_bucket
+    return getattr(user, "rate_tier", "standard"), f"user:{user.pk}"
 
 
 def caller_bucket(request: Request) -> tuple[str, str]:
     """(tier, identity) of the caller: the API key's tier, the user's tier, or anonymous."""
-    own_bucket = getattr(request.auth, "rate_bucket", None)
-    if own_bucket is not None:
-        return own_bucket
     user = request.user
     if user is not None and user.is_authenticated:
-        return getattr(user, "rate_tier", "standard"), f"user:{user.pk}"
+        return credential_bucket(user, request.auth)
     return "anonymous", f"ip:{client_ip(request)}"
 
 
@@ -122,7 +142,11 @@ class TierRateThrottle(RecordingThrottle):
             return True
         tier, identity = caller_bucket(request)
         limit = settings.RATE_LIMITS_PER_MINUTE.get(tier, settings.RATE_LIMITS_PER_MINUTE["standard"])
-        return self.record(request, hit(f"{tier}:{identity}", limit))
+        bucket = f"{tier}:{identity}"
+        counted = getattr(request._request, "ratelimit_counted", None)
+        if counted is not None and counted.bucket == bucket:
+            return self.record(request, Budget(limit=limit, remaining=limit - counted.count, reset=counted.reset))
+        return self.record(request, hit(bucket, limit))
 
 
 class LoginRateThrottle(RecordingThrottle):

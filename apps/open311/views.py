@@ -29,7 +29,7 @@ from apps.accounts.models import User
 from apps.core.exceptions import InvalidCredentials, log_unhandled
 from apps.core.net import client_ip
 from apps.core.permissions import Public, require
-from apps.core.ratelimit import hit
+from apps.core.ratelimit import credential_bucket, hit
 from apps.open311 import documents, params, selectors, services
 from apps.open311.errors import Open311Error, bad_request, forbidden, not_found
 from apps.open311.formats import DEFAULT_FORMAT, Document, format_from_suffix, render, render_error
@@ -132,8 +132,7 @@ class Open311View(View):
         except InvalidCredentials as exc:
             _throttle_anonymous(request)
             raise forbidden(f"Invalid api_key received -- can't proceed with create_request ({exc.detail}).") from None
-        bucket = getattr(credential, "rate_bucket", None) or (user.rate_tier, f"user:{user.pk}")
-        _throttle(request, *bucket)
+        _throttle(request, *credential_bucket(user, credential))
         return user
 
 

@@ -24,6 +24,7 @@ from apps.accounts.models import ApiKey
 from apps.chat.services import Principal, anonymous_owner_key
 from apps.core.exceptions import InvalidCredentials
 from apps.core.permissions import user_has
+from apps.core.ratelimit import credential_bucket
 
 ASGIApp = Any
 
@@ -66,11 +67,8 @@ class Identity:
 
     def rate_bucket(self, client_ip: str) -> tuple[str, str]:
         """(tier, identity) of the shared REST budget (apps.core.ratelimit)."""
-        bucket = getattr(self.credential, "rate_bucket", None)
-        if bucket is not None:
-            return bucket
         if self.user is not None:
-            return getattr(self.user, "rate_tier", "standard"), f"user:{self.user.pk}"
+            return credential_bucket(self.user, self.credential)
         return "anonymous", f"ip:{client_ip}"
 
 

@@ -318,6 +318,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.core.ratelimit.TierRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["apps.core.renderers.EnvelopeRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.FastContentNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.parsers.EnvelopeJSONParser",
         "apps.core.parsers.LimitedFormParser",
