@@ -7,13 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import django_filters
+from django import forms
 from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from apps.concerns.models import OPEN_STATUSES, Category, Concern, Priority, Status
-from apps.concerns.selectors import TRACKING_NUMBER
+from apps.concerns.selectors import TRACKING_NUMBER, category_ids_by_code
 from apps.core.filters import ApiFilterSet
 
 SORT_FIELDS = {
@@ -34,34 +35,40 @@ RANKED_FIELDS = {
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+class CategoryCodesField(forms.MultipleChoiceField):
+    """Category codes, checked against selectors.category_ids_by_code() (cached) rather than
+    a query per request; cleans to the categories' ids. The choices, labelled with names,
+    are read from the database only when a form is rendered."""
+
+    def clean(self, value: Any) -> list[int]:
+        self.ids = category_ids_by_code()
+        return [self.ids[code] for code in super().clean(value)]
+
+    def valid_value(self, value: Any) -> bool:
+        return value in self.ids
+
+
+def category_choices() -> list[tuple[str, str]]:
+    return list(Category.objects.order_by("name").values_list("code", "name"))
+
+
 @extend_schema_field({"type": "array", "items": {"type": "string"}, "description": "Category codes"})
-class CategoryCodeFilter(django_filters.ModelMultipleChoiceFilter):
+class CategoryCodeFilter(django_filters.MultipleChoiceFilter):
     """Categories by code, e.g. ``?category=roads``; repeat the parameter for several."""
 
-    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
-        # Without the parameter the form gives an empty QuerySet (``.none()``), which
-        # django-filter tests for truth: that compiles it for nothing. It filters nothing.
-        if isinstance(value, QuerySet) and value.query.is_empty():
-            return qs
-        return super().filter(qs, value)
+    field_class = CategoryCodesField
 
-    def get_filter_predicate(self, v: Any) -> dict[str, Any]:
-        # The form has already looked the codes up: filter on the key itself, so the query
-        # needs no join on the categories and the composite indexes on category_id apply.
-        return {"category_id": getattr(v, "pk", v)}
+    def filter(self, qs: QuerySet, value: list[int]) -> QuerySet:
+        # On the key itself: the query needs no join on the categories, and the composite
+        # indexes on category_id apply.
+        return qs.filter(category_id__in=value) if value else qs
 
 
 class ConcernFilterSet(ApiFilterSet):
     # distinct=False: these are columns of the concern itself (or a many-to-one key), so no
     # row can repeat; django-filter's default DISTINCT would defeat the indexed ordering.
     status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
-    category = CategoryCodeFilter(
-        # Only what validating the codes and labelling the choices reads; no ordering needed.
-        queryset=Category.objects.only("id", "code", "name").order_by(),
-        to_field_name="code",
-        field_name="category__code",
-        distinct=False,
-    )
+    category = CategoryCodeFilter(choices=category_choices, field_name="category_id", distinct=False)
     priority = django_filters.MultipleChoiceFilter(choices=Priority.choices, distinct=False)
     assigned_to = django_filters.CharFilter(method="filter_assigned_to", max_length=150)
     start_date = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")

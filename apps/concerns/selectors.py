@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -49,6 +50,29 @@ def concern_view_for(*, concern: Concern, user: Any) -> View:
 def category_list(*, active_only: bool = True) -> QuerySet[Category]:
     categories = Category.objects.all()
     return categories.filter(active=True) if active_only else categories
+
+
+CATEGORY_IDS_KEY = "concerns:category-ids"
+# Bounds how long a read that raced a category change can keep the old map (signals.py
+# forgets it on every change, and again after commit).
+CATEGORY_IDS_SECONDS = 60
+
+
+def category_ids_by_code() -> dict[str, int]:
+    """The id of every category (active or not: old concerns keep theirs) by its code, from
+    the cache; a filtered concern list checks its codes here instead of in a query."""
+
+    def load() -> dict[str, int]:
+        return dict(Category.objects.values_list("code", "id"))
+
+    cached = cache_tolerant(
+        lambda: cache.get_or_set(CATEGORY_IDS_KEY, load, CATEGORY_IDS_SECONDS), default=None, what="categories"
+    )
+    return load() if cached is None else cached
+
+
+def category_ids_forget() -> None:
+    cache_tolerant(lambda: cache.delete(CATEGORY_IDS_KEY), default=None, what="categories")
 
 
 def category_get(*, code: str) -> Category | None:
@@ -121,8 +145,22 @@ DUPLICATE_COLUMNS = (
 )
 
 
+@functools.cache
+def _detail_columns() -> tuple[str, ...]:
+    """Every column of the concern and its category; of its two users only the username,
+    which is all a concern shows of them (the rest, the password hash among it, is neither
+    read nor sent, and cost more to select and load than the concern itself)."""
+    return (
+        *(field.name for field in Concern._meta.concrete_fields),
+        *(f"category__{field.name}" for field in Category._meta.concrete_fields),
+        "assigned_to__username",
+        "submitted_by__username",
+    )
+
+
 def concern_detail_queryset() -> QuerySet[Concern]:
-    return Concern.objects.select_related("category", "assigned_to", "submitted_by").prefetch_related(
+    related = Concern.objects.select_related("category", "assigned_to", "submitted_by").only(*_detail_columns())
+    return related.prefetch_related(
         "updates",
         "attachments",
         Prefetch(

@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
@@ -84,11 +85,20 @@ def datetime_writer() -> Callable[[Any], Any]:
     return write
 
 
+class DatetimeWriting:
+    """``write_datetime``: datetime_writer() made once per serializer, so once per page (the
+    rows of a list share one child serializer) instead of once per row."""
+
+    @cached_property
+    def write_datetime(self) -> Callable[[Any], Any]:
+        return datetime_writer()
+
+
 def float_or_none(value: Any) -> float | None:
     return float(value) if value is not None else None
 
 
-class TimelineSerializer(serializers.ModelSerializer):
+class TimelineSerializer(DatetimeWriting, serializers.ModelSerializer):
     updated_by = serializers.CharField(source="updated_by_name")
 
     class Meta:
@@ -100,7 +110,7 @@ class TimelineSerializer(serializers.ModelSerializer):
         # machinery (copying the fields, get_attribute per field), which costs far more.
         return {
             "id": str(update.id),
-            "timestamp": datetime_writer()(update.timestamp),
+            "timestamp": self.write_datetime(update.timestamp),
             "status": update.status,
             "message": update.message,
             "updated_by": str(update.updated_by_name),
@@ -120,7 +130,7 @@ class AttachmentSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
-class ConcernListSerializer(serializers.ModelSerializer):
+class ConcernListSerializer(DatetimeWriting, serializers.ModelSerializer):
     """One row of GET /concerns (seed 001), for owners and staff."""
 
     category = serializers.CharField(source="category.code")
@@ -148,7 +158,7 @@ class ConcernListSerializer(serializers.ModelSerializer):
     def to_representation(self, concern: Concern) -> dict[str, Any]:
         # The declared fields, in their order, written out (see TimelineSerializer): a page
         # of rows through DRF's generic path costs more than the rest of the request.
-        write = datetime_writer()
+        write = self.write_datetime
         return {
             "id": str(concern.id),
             "tracking_number": concern.tracking_number,

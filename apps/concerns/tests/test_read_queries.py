@@ -1,0 +1,81 @@
+"""What a concern read asks the database: ?category= is checked against a cached map of
+category codes, not a query per request (a change to the categories, the admin's included,
+applies to the very next request); a detail reads only the usernames of its users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.concerns.models import Category
+from apps.concerns.selectors import CATEGORY_IDS_KEY, category_ids_by_code
+from apps.concerns.tests.helpers import CONCERNS, assert_error, assert_ok, make_concern
+
+pytestmark = pytest.mark.django_db
+
+
+def listed(persona: Any, **params: Any) -> list[str]:
+    return [row["tracking_number"] for row in assert_ok(persona.get(CONCERNS, params))["concerns"]]
+
+
+def test_filtering_by_category_asks_the_database_only_for_concerns(staff_member, citizen):
+    roads = make_concern(submitted_by=citizen.user, category_code="roads")
+    make_concern(submitted_by=citizen.user, category_code="parks")
+    assert listed(staff_member, category="roads") == [roads.tracking_number]  # fills the cache
+    with CaptureQueriesContext(connection) as captured:
+        assert listed(staff_member, category="roads") == [roads.tracking_number]
+    assert [q["sql"] for q in captured if 'FROM "concerns_category"' in q["sql"]] == []
+
+
+def test_a_new_category_is_filterable_at_once(staff_member):
+    assert_ok(staff_member.get(CONCERNS, {"category": "roads"}))  # the map is cached now
+    Category.objects.create(code="graffiti", name="Graffiti", sla_hours=72)
+    assert listed(staff_member, category="graffiti") == []
+
+
+def test_a_deleted_category_is_refused_at_once(staff_member):
+    Category.objects.create(code="kiosks", name="Kiosks", sla_hours=72)
+    assert listed(staff_member, category="kiosks") == []
+    Category.objects.filter(code="kiosks").get().delete()
+    error = assert_error(staff_member.get(CONCERNS, {"category": "kiosks"}), 400, "VALIDATION_ERROR")
+    assert "category" in error["details"]
+
+
+def test_inactive_categories_still_filter_their_old_concerns(staff_member, citizen):
+    parks = make_concern(submitted_by=citizen.user, category_code="parks")
+    Category.objects.filter(code="parks").update(active=False)
+    assert listed(staff_member, category="parks") == [parks.tracking_number]
+
+
+def test_an_unreachable_cache_reads_the_codes_from_the_database(staff_member, citizen, monkeypatch):
+    roads = make_concern(submitted_by=citizen.user, category_code="roads")
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(cache, "get_or_set", broken)
+    assert listed(staff_member, category="roads") == [roads.tracking_number]
+    assert_error(staff_member.get(CONCERNS, {"category": "unicorns"}), 400, "VALIDATION_ERROR")
+
+
+def test_the_map_holds_every_category(db):
+    cache.delete(CATEGORY_IDS_KEY)
+    assert category_ids_by_code() == dict(Category.objects.values_list("code", "id"))
+
+
+def test_the_detail_reads_nothing_of_its_users_but_their_usernames(staff_member, citizen):
+    from apps.concerns import services
+    from apps.concerns.tests.helpers import concern_url
+
+    concern = make_concern(submitted_by=citizen.user)
+    services.concern_update(concern=concern, actor=staff_member.user, assigned_to=staff_member.user.username)
+    with CaptureQueriesContext(connection) as captured:
+        data = assert_ok(staff_member.get(concern_url(concern.tracking_number)))
+    assert (data["assigned_to"], data["submitted_by"]) == (staff_member.user.username, citizen.user.username)
+    selected = " ".join(q["sql"].split(" FROM ")[0] for q in captured if 'FROM "concerns_concern"' in q["sql"])
+    assert '"username"' in selected
+    assert '"password"' not in selected and '"email"' not in selected
