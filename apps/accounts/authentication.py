@@ -13,11 +13,11 @@ from rest_framework.authentication import (
 from rest_framework.request import Request
 
 from apps.accounts import selectors, services
-from apps.accounts.credential_cache import credential_bucket_remember
+from apps.accounts.credential_cache import credential_bucket_forget, credential_bucket_remember
 from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, API_KEY_PREFIX, credential_hash
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.core.exceptions import InvalidCredentials
-from apps.core.ratelimit import Counted, TierRateThrottle, credential_bucket
+from apps.core.ratelimit import Counted, TierRateThrottle, credential_bucket, uncount
 
 
 def authenticate_bearer(secret: str) -> tuple[User, ApiKey | AuthSession]:
@@ -33,9 +33,19 @@ def authenticate_bearer_counted(secret: str) -> tuple[User, ApiKey | AuthSession
     """As authenticate_bearer, for callers that rate-limit through TierRateThrottle: the
     request may come back already counted (see apps/accounts/credential_cache.py)."""
     credential, counted = selectors.bearer_credential_get_counted(secret=secret)
-    user, credential = _checked(secret, credential)
+    digest = credential_hash(secret)
+    try:
+        user, credential = _checked(secret, credential)
+    except InvalidCredentials:
+        # Counted in its owner's bucket before the row was checked: a revoked or expired
+        # credential must not spend its owner's budget (a stolen, revoked token would
+        # otherwise keep the user at 429). It is counted by address, as any refused caller.
+        credential_bucket_forget(credential_hash=digest)
+        if counted is not None:
+            uncount(counted)
+        raise
     tier, identity = credential_bucket(user, credential)
-    credential_bucket_remember(credential_hash=credential_hash(secret), bucket=f"{tier}:{identity}")
+    credential_bucket_remember(credential_hash=digest, bucket=f"{tier}:{identity}")
     return user, credential, counted
 
 

@@ -83,6 +83,10 @@ def credential_bucket_remember(*, credential_hash: str, bucket: str) -> None:
         _buckets[credential_hash] = bucket
 
 
+def credential_bucket_forget(*, credential_hash: str) -> None:
+    _buckets.pop(credential_hash, None)
+
+
 def credential_cached_counted(*, credential_hash: str, load: Callable[[], T | None]) -> tuple[T | None, Counted | None]:
     """As credential_cached, and when the cache is Redis and this process knows the
     credential's bucket, the request counted there by the same round trip (else None: the
@@ -102,7 +106,7 @@ def credential_cached_counted(*, credential_hash: str, load: Callable[[], T | No
         return load(), None
     if count is None:
         return _found_or_loaded(key, None if found is None else TOMBSTONE, load), None
-    return cache.decode(found), Counted(bucket=bucket, count=int(count), reset=reset)
+    return cache.decode(found), Counted(bucket=bucket, count=int(count), reset=reset, key=counter)
 
 
 def credentials_forget(*, credential_hashes: Iterable[str]) -> None:

@@ -53,26 +53,36 @@ def category_list(*, active_only: bool = True) -> QuerySet[Category]:
 
 
 CATEGORY_IDS_KEY = "concerns:category-ids"
-# Bounds how long a read that raced a category change can keep the old map (signals.py
-# forgets it on every change, and again after commit).
+# Bounds how long a change made behind the application's back (QuerySet.update(), a data
+# migration: no signals) can go unseen; signals.py forgets the map on every save and delete.
 CATEGORY_IDS_SECONDS = 60
+_CATEGORY_IDS_FORGOTTEN = "forgotten"
+_CATEGORY_IDS_TOMBSTONE_SECONDS = 10  # longer than the change that forgets takes to commit
 
 
 def category_ids_by_code() -> dict[str, int]:
     """The id of every category (active or not: old concerns keep theirs) by its code, from
-    the cache; a filtered concern list checks its codes here instead of in a query."""
+    the cache; a filtered concern list checks its codes here instead of in a query.
 
-    def load() -> dict[str, int]:
-        return dict(Category.objects.values_list("code", "id"))
-
-    cached = cache_tolerant(
-        lambda: cache.get_or_set(CATEGORY_IDS_KEY, load, CATEGORY_IDS_SECONDS), default=None, what="categories"
-    )
-    return load() if cached is None else cached
+    As with cached credentials (apps/accounts/credential_cache.py), forgetting leaves a
+    short-lived tombstone and the map is only ever added where nothing is, so a read that
+    raced a change cannot put the old map back after the change's commit."""
+    found = cache_tolerant(lambda: cache.get(CATEGORY_IDS_KEY), default=None, what="categories")
+    if isinstance(found, dict):
+        return found
+    ids = dict(Category.objects.values_list("code", "id"))
+    if found is None:
+        cache_tolerant(lambda: cache.add(CATEGORY_IDS_KEY, ids, CATEGORY_IDS_SECONDS), default=False, what="categories")
+    return ids
 
 
 def category_ids_forget() -> None:
-    cache_tolerant(lambda: cache.delete(CATEGORY_IDS_KEY), default=None, what="categories")
+    cache_tolerant(
+        lambda: cache.set(CATEGORY_IDS_KEY, _CATEGORY_IDS_FORGOTTEN, _CATEGORY_IDS_TOMBSTONE_SECONDS),
+        default=None,
+        what="forgetting categories",
+        level=logging.ERROR,
+    )
 
 
 def category_get(*, code: str) -> Category | None:

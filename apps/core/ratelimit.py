@@ -89,6 +89,7 @@ class Counted:
     bucket: str
     count: int
     reset: int
+    key: str  # the counter, to take the count back (uncount)
 
 
 def bucket_key(bucket: str, window: int = WINDOW_SECONDS) -> tuple[str, int]:
@@ -104,6 +105,18 @@ def hit(bucket: str, limit: int, window: int = WINDOW_SECONDS) -> Budget:
     count = _count(key, window + 5)
     used = 0 if count is None else count
     return Budget(limit=limit, remaining=limit - used, reset=reset)
+
+
+def uncount(counted: Counted) -> None:
+    """Takes back a request counted for a credential that then failed authentication (revoked
+    or expired while still cached): its owner's budget must not pay for it; it is counted by
+    client address instead, as any refused caller."""
+    if not settings.REDIS_URL:
+        return
+    try:
+        _redis_client(settings.REDIS_URL).decr(counted.key)
+    except redis.RedisError:
+        logger.warning("Rate limiter cannot reach Redis; a refused request stays counted")
 
 
 def credential_bucket(user: Any, credential: Any) -> tuple[str, str]:

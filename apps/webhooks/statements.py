@@ -36,6 +36,10 @@ def _async_commit() -> str:
     return "TRUE" if connection.in_atomic_block else ASYNC_COMMIT
 
 
+def _column(model: type[Model], name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
 def _columns(model: type[Model], alias: str) -> str:
     quote = connection.ops.quote_name
     return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
@@ -44,15 +48,16 @@ def _columns(model: type[Model], alias: str) -> str:
 @lru_cache(maxsize=2)
 def _claim_sql(commit_condition: str) -> str:
     quote = connection.ops.quote_name
+    lease, status, due = (_column(Delivery, name) for name in ("lease_until", "status", "next_attempt_at"))
     # Identifiers only from the models' metadata, every value a parameter.
     return (
-        f"WITH d AS (UPDATE {quote(Delivery._meta.db_table)} SET {quote('lease_until')} = %s "  # noqa: S608
-        f"WHERE {quote('id')} = %s AND {quote('status')} = %s AND {quote('next_attempt_at')} <= %s "
-        f"AND ({quote('lease_until')} IS NULL OR {quote('lease_until')} < %s) AND {commit_condition} "
+        f"WITH d AS (UPDATE {quote(Delivery._meta.db_table)} SET {lease} = %s "  # noqa: S608
+        f"WHERE {_column(Delivery, 'id')} = %s AND {status} = %s AND {due} <= %s "
+        f"AND ({lease} IS NULL OR {lease} < %s) AND {commit_condition} "
         "RETURNING *) "
         f"SELECT {_columns(Delivery, 'd')}, {_columns(Endpoint, 'e')}, {_columns(Event, 'v')} FROM d "
-        f"JOIN {quote(Endpoint._meta.db_table)} e ON e.{quote('id')} = d.{quote('endpoint_id')} "
-        f"JOIN {quote(Event._meta.db_table)} v ON v.{quote('id')} = d.{quote('event_id')}"
+        f"JOIN {quote(Endpoint._meta.db_table)} e ON e.{_column(Endpoint, 'id')} = d.{_column(Delivery, 'endpoint')} "
+        f"JOIN {quote(Event._meta.db_table)} v ON v.{_column(Event, 'id')} = d.{_column(Delivery, 'event')}"
     )
 
 
@@ -95,7 +100,7 @@ def delivery_record(*, delivery: Delivery, attempt: Attempt, changes: dict[str, 
         f"VALUES ({', '.join(['%s'] * len(inserted))})) "
         f"UPDATE {quote(Delivery._meta.db_table)} "
         f"SET {', '.join(f'{quote(field.column)} = %s' for field in fields)} "  # type: ignore[union-attr]
-        f"WHERE {quote('id')} = %s AND {_async_commit()}"
+        f"WHERE {_column(Delivery, 'id')} = %s AND {_async_commit()}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, delivery.pk])

@@ -17,7 +17,7 @@ from django.test import override_settings
 from apps.accounts import credential_cache
 from apps.accounts.credentials import credential_hash
 from apps.accounts.models import ApiKey
-from apps.accounts.tests.helpers import VALIDATE, assert_error, assert_ok
+from apps.accounts.tests.helpers import LOGOUT, VALIDATE, assert_error, assert_ok, bearer, login_tokens
 from apps.core import ratelimit
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +122,44 @@ def test_nothing_is_counted_when_rate_limits_are_off(citizen, limiter_calls):
         response = citizen.client.get(VALIDATE)
         assert response.status_code == 200 and "X-RateLimit-Remaining" not in response
     assert limiter_calls == []
+
+
+@override_settings(RATE_LIMITS_PER_MINUTE=LIMITS)
+def test_a_revoked_token_does_not_spend_its_users_budget(citizen):
+    """A revoked session row comes back into the cache once its tombstone lapses; requests
+    with the stolen token must then be refused without counting in the user's budget."""
+    token = login_tokens("citizen")["access_token"]
+    stolen = bearer(token)
+    assert remaining(stolen.get(VALIDATE)) == 49  # the user's budget; the bucket is remembered now
+    assert stolen.post(LOGOUT).status_code in (200, 204)  # 48
+    digest = credential_hash(token)
+    cache.delete(credential_cache._key(digest))  # the tombstone lapsed
+    bucket = credential_cache._buckets.get(digest)
+    for _ in range(3):
+        # As in a process that still remembers the bucket (the counted path, with Redis).
+        credential_cache.credential_bucket_remember(credential_hash=digest, bucket=bucket or "standard:user:x")
+        assert_error(stolen.get(VALIDATE), 401, "INVALID_API_KEY")
+    assert digest not in credential_cache._buckets
+    owner = bearer(login_tokens("citizen")["access_token"])
+    assert remaining(owner.get(VALIDATE)) == 47  # validate and logout; nothing of the stolen token
+
+
+@override_settings(RATE_LIMITS_PER_MINUTE=LIMITS)
+def test_an_expired_key_is_counted_by_address_only(citizen, monkeypatch):
+    assert remaining(citizen.client.get(VALIDATE)) == 49
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ApiKey.objects.filter(pk=citizen.api_key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    cache.delete(credential_cache._key(credential_hash(citizen.secret)))  # the expired row gets cached
+    for _ in range(2):
+        credential_cache.credential_bucket_remember(
+            credential_hash=credential_hash(citizen.secret), bucket=f"standard:key:{citizen.api_key.pk}"
+        )
+        response = citizen.client.get(VALIDATE)
+        assert_error(response, 401, "INVALID_API_KEY")
+        assert response["X-RateLimit-Limit"] == "3"
+    ApiKey.objects.filter(pk=citizen.api_key.pk).update(expires_at=None)
+    cache.delete(credential_cache._key(credential_hash(citizen.secret)))
+    assert remaining(citizen.client.get(VALIDATE)) == 48  # the key's own budget paid only for its own requests

@@ -79,3 +79,28 @@ def test_the_detail_reads_nothing_of_its_users_but_their_usernames(staff_member,
     selected = " ".join(q["sql"].split(" FROM ")[0] for q in captured if 'FROM "concerns_concern"' in q["sql"])
     assert '"username"' in selected
     assert '"password"' not in selected and '"email"' not in selected
+
+
+def test_a_map_read_while_a_change_commits_is_not_put_back(db, monkeypatch):
+    from apps.concerns.selectors import category_ids_forget
+
+    cache.delete(CATEGORY_IDS_KEY)
+    real_get = cache.get
+
+    def racing_get(key: str, *args: Any, **kwargs: Any) -> Any:
+        found = real_get(key, *args, **kwargs)  # nothing cached: this request will read the table
+        category_ids_forget()  # meanwhile a change commits and forgets the map
+        return found
+
+    monkeypatch.setattr(cache, "get", racing_get)
+    category_ids_by_code()
+    monkeypatch.undo()
+    assert not isinstance(cache.get(CATEGORY_IDS_KEY), dict)  # the map it read was not cached
+    Category.objects.create(code="benches", name="Benches", sla_hours=72)
+    assert "benches" in category_ids_by_code()
+
+
+def test_the_category_filter_is_documented_as_an_array_of_codes(staff_member):
+    schema = staff_member.client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    [parameter] = [p for p in schema["paths"]["/api/v1/concerns"]["get"]["parameters"] if p["name"] == "category"]
+    assert parameter["schema"] == {"type": "array", "items": {"type": "string"}}
