@@ -11,9 +11,10 @@ from enum import Enum
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 
-from apps.concerns.models import Category, Concern, DuplicateLink
+from apps.concerns.inlined import related_rows_loaded, with_related_rows
+from apps.concerns.models import Category, Concern
 from apps.core.cache import cache_tolerant
 from apps.core.permissions import user_has
 
@@ -142,19 +143,6 @@ def _keep_fresh(cache_key: str, total: int, counted_at: float) -> None:
     _fresh_counts[cache_key] = (int(total), counted_at)
 
 
-# What a possible duplicate shows of the concern it duplicates (serializers.concern_detail).
-DUPLICATE_COLUMNS = (
-    "id",
-    "concern_id",
-    "duplicate_of_id",
-    "reason",
-    "distance_m",
-    "similarity",
-    "duplicate_of__tracking_number",
-    "duplicate_of__title",
-)
-
-
 @functools.cache
 def _detail_columns() -> tuple[str, ...]:
     """Every column of the concern and its category; of its two users only the username,
@@ -169,21 +157,15 @@ def _detail_columns() -> tuple[str, ...]:
 
 
 def concern_detail_queryset() -> QuerySet[Concern]:
+    """A concern with everything its detail shows (read it with _one, which finishes it)."""
     related = Concern.objects.select_related("category", "assigned_to", "submitted_by").only(*_detail_columns())
-    return related.prefetch_related(
-        "updates",
-        "attachments",
-        Prefetch(
-            "duplicate_links",
-            queryset=DuplicateLink.objects.select_related("duplicate_of").only(*DUPLICATE_COLUMNS),
-        ),
-    )
+    return with_related_rows(related)
 
 
 def _one(concerns: QuerySet[Concern]) -> Concern | None:
     """The concern of a unique lookup: like first(), without an ORDER BY to build."""
     found = list(concerns.order_by()[:1])
-    return found[0] if found else None
+    return related_rows_loaded(found[0]) if found else None
 
 
 def concern_get(*, identifier: str) -> Concern | None:
