@@ -170,7 +170,7 @@ def main() -> None:
         extra = {"method": "GET", "path": VALIDATE, "status": 200, "duration_ms": 1.0, "user_id": "x"}
 
         def lookup() -> None:
-            selectors.api_key_get_by_secret(secret=ctx.api_key)
+            selectors.bearer_credential_get(secret=ctx.api_key)
 
         def log_line() -> None:
             access.info("GET %s 200", VALIDATE, extra=extra)

@@ -14,25 +14,17 @@ from rest_framework.request import Request
 
 from apps.accounts import selectors, services
 from apps.accounts.credential_cache import credential_bucket_forget, credential_bucket_remember
-from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, API_KEY_PREFIX, credential_hash
+from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, credential_hash
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.core.exceptions import InvalidCredentials
 from apps.core.ratelimit import Counted, TierRateThrottle, credential_bucket, uncount
 
 
-def authenticate_bearer(secret: str) -> tuple[User, ApiKey | AuthSession]:
-    """The user and credential for a bearer secret, or InvalidCredentials (401)."""
-    if secret.startswith(ACCESS_TOKEN_PREFIX):
-        return _checked(secret, selectors.auth_session_get_by_access_token(token=secret))
-    if secret.startswith(API_KEY_PREFIX):
-        return _checked(secret, selectors.api_key_get_by_secret(secret=secret))
-    raise InvalidCredentials("The API key is invalid.", "unknown")
-
-
-def authenticate_bearer_counted(secret: str) -> tuple[User, ApiKey | AuthSession, Counted | None]:
-    """As authenticate_bearer, for callers that rate-limit through TierRateThrottle: the
-    request may come back already counted (see apps/accounts/credential_cache.py)."""
-    credential, counted = selectors.bearer_credential_get_counted(secret=secret)
+def authenticate_bearer(secret: str, *, count: bool = False) -> tuple[User, ApiKey | AuthSession, Counted | None]:
+    """The user and credential for a bearer secret, or InvalidCredentials (401). With
+    ``count`` (for callers that rate-limit through TierRateThrottle) the request may come
+    back already counted in the caller's budget (see apps/accounts/credential_cache.py)."""
+    credential, counted = selectors.bearer_credential_get(secret=secret, count=count)
     digest = credential_hash(secret)
     try:
         user, credential = _checked(secret, credential)
@@ -82,9 +74,8 @@ class BearerAuthentication(BaseAuthentication):
         except UnicodeDecodeError:
             raise InvalidCredentials("Malformed Authorization header.", "malformed") from None
         view = (request.parser_context or {}).get("view")
-        if TierRateThrottle not in getattr(view, "throttle_classes", ()):
-            return authenticate_bearer(secret)
-        user, credential, counted = authenticate_bearer_counted(secret)
+        count = TierRateThrottle in getattr(view, "throttle_classes", ())
+        user, credential, counted = authenticate_bearer(secret, count=count)
         if counted is not None:  # the throttle takes it instead of counting again
             request._request.ratelimit_counted = counted  # type: ignore[attr-defined]
         return user, credential

@@ -4,10 +4,9 @@ Looking the credential up in PostgreSQL was about three quarters of the CPU time
 authenticated request (bench/profile_stack.py). Entries live in Django's default cache —
 Redis when REDIS_URL is set — so that one deletion reaches every process: every write that
 revokes, rotates or deletes a credential, or changes its user, forgets the entries at once
-and again after commit. Forgetting leaves a short-lived tombstone, and entries are only
-ever added where nothing is (``cache.add``), so a request that read the old row just before
-the commit cannot put it back. Expiry and revocation are still checked on every request
-from the cached row; CREDENTIAL_CACHE_SECONDS (0 turns the cache off) only bounds a change
+and again after commit, with tombstones (read-through entries, see apps.core.cache).
+Expiry and revocation are still checked on every request from the cached row;
+CREDENTIAL_CACHE_SECONDS (0 turns the cache off) only bounds a change
 made behind the application's back, such as raw SQL. Without a reachable cache every
 lookup reads the database.
 """
@@ -22,15 +21,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from apps.core.cache import cache_tolerant
+from apps.core.cache import TOMBSTONE, cache_bury, cache_filled, cache_forget, cache_read_through
 from apps.core.ratelimit import WINDOW_SECONDS, Counted, bucket_key
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
-
-TOMBSTONE = "forgotten"
-TOMBSTONE_SECONDS = 10  # longer than the write that forgets takes to commit, in practice
+WHAT = "credentials"
 
 
 def _key(credential_hash: str) -> str:
@@ -41,19 +38,7 @@ def credential_cached(*, credential_hash: str, load: Callable[[], T | None]) -> 
     """The cached credential for a hash, or load() it and remember what was found."""
     if settings.CREDENTIAL_CACHE_SECONDS <= 0:
         return load()
-    key = _key(credential_hash)
-    return _found_or_loaded(key, cache_tolerant(lambda: cache.get(key), default=None, what="credentials"), load)
-
-
-def _found_or_loaded(key: str, found: object, load: Callable[[], T | None]) -> T | None:
-    if found == TOMBSTONE:  # just changed: read the database until the tombstone lapses
-        return load()
-    if found is None:
-        found = load()
-        if found is not None:  # unknown secrets are not remembered: they would fill the cache
-            ttl = settings.CREDENTIAL_CACHE_SECONDS
-            cache_tolerant(lambda: cache.add(key, found, ttl), default=False, what="credentials")
-    return found  # type: ignore[return-value]
+    return cache_read_through(_key(credential_hash), load, settings.CREDENTIAL_CACHE_SECONDS, what=WHAT)
 
 
 # --- counting the request in the same round trip ---------------------------------------
@@ -104,27 +89,14 @@ def credential_cached_counted(*, credential_hash: str, load: Callable[[], T | No
     except Exception as exc:  # as cache_tolerant: the database answers, the throttle counts
         logger.warning("Cache unreachable for credentials (%s)", type(exc).__name__)
         return load(), None
-    if count is None:
-        return _found_or_loaded(key, None if found is None else TOMBSTONE, load), None
+    if count is None:  # nothing cached, or a tombstone
+        found = None if found is None else TOMBSTONE
+        return cache_filled(key, found, load, settings.CREDENTIAL_CACHE_SECONDS, what=WHAT), None
     return cache.decode(found), Counted(bucket=bucket, count=int(count), reset=reset, key=counter)
 
 
 def credentials_forget(*, credential_hashes: Iterable[str]) -> None:
-    keys = [_key(h) for h in credential_hashes if h]
-    if not keys:
-        return
-    _bury(keys)
-    transaction.on_commit(lambda: _bury(keys))
-
-
-def _bury(keys: list[str]) -> None:
-    # If this fails, an entry that outlives the outage ends within CREDENTIAL_CACHE_SECONDS.
-    cache_tolerant(
-        lambda: cache.set_many(dict.fromkeys(keys, TOMBSTONE), TOMBSTONE_SECONDS),
-        default=None,
-        what="forgetting credentials",
-        level=logging.ERROR,
-    )
+    cache_forget([_key(h) for h in credential_hashes if h], what=WHAT)
 
 
 def credentials_forget_user(*, user_id: object) -> None:
@@ -133,8 +105,8 @@ def credentials_forget_user(*, user_id: object) -> None:
     in between adds a session this transaction cannot see."""
     keys = _user_keys(user_id)
     if keys:
-        _bury(keys)
-    transaction.on_commit(lambda: _bury(_user_keys(user_id)))
+        cache_bury(keys, what=WHAT)
+    transaction.on_commit(lambda: cache_bury(_user_keys(user_id), what=WHAT))
 
 
 def _user_keys(user_id: object) -> list[str]:

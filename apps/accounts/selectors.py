@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -16,36 +18,21 @@ def _with_user(credentials: QuerySet) -> ApiKey | AuthSession | None:
     return credentials.select_related("user").defer("user__password").order_by().first()
 
 
-def api_key_get_by_secret(*, secret: str) -> ApiKey | None:
-    digest = credential_hash(secret)
-    return credential_cached(
-        credential_hash=digest,
-        load=lambda: _with_user(ApiKey.objects.filter(key_hash=digest)),
-    )
-
-
-def auth_session_get_by_access_token(*, token: str) -> AuthSession | None:
-    digest = credential_hash(token)
-    return credential_cached(
-        credential_hash=digest,
-        load=lambda: _with_user(AuthSession.objects.filter(access_token_hash=digest)),
-    )
-
-
-def bearer_credential_get_counted(*, secret: str) -> tuple[ApiKey | AuthSession | None, Counted | None]:
-    """The API key or access token's session a bearer secret names (by its prefix), with the
-    request counted against the caller's rate limit when that came with the same round
-    trip (credential_cached_counted)."""
+def bearer_credential_get(*, secret: str, count: bool = False) -> tuple[ApiKey | AuthSession | None, Counted | None]:
+    """The API key, or the session of the access token, that a bearer secret names (by its
+    prefix), cached. With ``count`` the request may come back already counted against the
+    caller's rate limit by the same round trip (credential_cached_counted), else None."""
     digest = credential_hash(secret)
     if secret.startswith(API_KEY_PREFIX):
-        return credential_cached_counted(
-            credential_hash=digest, load=lambda: _with_user(ApiKey.objects.filter(key_hash=digest))
-        )
-    if secret.startswith(ACCESS_TOKEN_PREFIX):
-        return credential_cached_counted(
-            credential_hash=digest, load=lambda: _with_user(AuthSession.objects.filter(access_token_hash=digest))
-        )
-    return None, None
+        credentials: QuerySet = ApiKey.objects.filter(key_hash=digest)
+    elif secret.startswith(ACCESS_TOKEN_PREFIX):
+        credentials = AuthSession.objects.filter(access_token_hash=digest)
+    else:
+        return None, None
+    load = functools.partial(_with_user, credentials)
+    if count:
+        return credential_cached_counted(credential_hash=digest, load=load)
+    return credential_cached(credential_hash=digest, load=load), None
 
 
 def auth_session_get_by_refresh_token(*, token: str) -> AuthSession | None:

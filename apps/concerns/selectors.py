@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 
 from apps.concerns.inlined import related_rows_loaded, with_related_rows
 from apps.concerns.models import Category, Concern
-from apps.core.cache import cache_tolerant
+from apps.core.cache import cache_forget, cache_read_through, cache_tolerant
 from apps.core.permissions import user_has
 
 TRACKING_NUMBER = re.compile(r"^TRK-\d{4}-\d{6,}$", re.IGNORECASE)
@@ -57,33 +57,24 @@ CATEGORY_IDS_KEY = "concerns:category-ids"
 # Bounds how long a change made behind the application's back (QuerySet.update(), a data
 # migration: no signals) can go unseen; signals.py forgets the map on every save and delete.
 CATEGORY_IDS_SECONDS = 60
-_CATEGORY_IDS_FORGOTTEN = "forgotten"
-_CATEGORY_IDS_TOMBSTONE_SECONDS = 10  # longer than the change that forgets takes to commit
 
 
 def category_ids_by_code() -> dict[str, int]:
     """The id of every category (active or not: old concerns keep theirs) by its code, from
-    the cache; a filtered concern list checks its codes here instead of in a query.
-
-    As with cached credentials (apps/accounts/credential_cache.py), forgetting leaves a
-    short-lived tombstone and the map is only ever added where nothing is, so a read that
-    raced a change cannot put the old map back after the change's commit."""
-    found = cache_tolerant(lambda: cache.get(CATEGORY_IDS_KEY), default=None, what="categories")
-    if isinstance(found, dict):
-        return found
-    ids = dict(Category.objects.values_list("code", "id"))
-    if found is None:
-        cache_tolerant(lambda: cache.add(CATEGORY_IDS_KEY, ids, CATEGORY_IDS_SECONDS), default=False, what="categories")
-    return ids
+    the cache (a read-through entry, see apps.core.cache); a filtered concern list checks
+    its codes here instead of in a query."""
+    ids = cache_read_through(
+        CATEGORY_IDS_KEY,
+        lambda: dict(Category.objects.values_list("code", "id")),
+        CATEGORY_IDS_SECONDS,
+        what="categories",
+    )
+    return ids or {}
 
 
 def category_ids_forget() -> None:
-    cache_tolerant(
-        lambda: cache.set(CATEGORY_IDS_KEY, _CATEGORY_IDS_FORGOTTEN, _CATEGORY_IDS_TOMBSTONE_SECONDS),
-        default=None,
-        what="forgetting categories",
-        level=logging.ERROR,
-    )
+    """Now and again after commit."""
+    cache_forget([CATEGORY_IDS_KEY], what="categories")
 
 
 def category_get(*, code: str) -> Category | None:

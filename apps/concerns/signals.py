@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -15,5 +14,3 @@ from apps.concerns.selectors import category_ids_forget
 @receiver([post_save, post_delete], sender=Category)
 def category_changed(sender: type[Category], instance: Category, **kwargs: Any) -> None:
     category_ids_forget()
-    # Again after commit: a request in another process may have cached the old map meanwhile.
-    transaction.on_commit(category_ids_forget)

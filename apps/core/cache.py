@@ -1,8 +1,16 @@
-"""The cache: outage-tolerant calls, and Django's Redis backend keeping one client per pool.
+"""The cache: outage-tolerant calls, read-through entries a change can forget, and Django's
+Redis backend keeping one client per pool.
 
 ``cache_tolerant`` is for what the cache only speeds up (credentials, search results,
 counts): when the cache cannot be reached the request goes on without it, and one log line
 says so; health reports the outage.
+
+``cache_read_through`` and ``cache_forget`` keep copies of database rows that must follow
+every change at once (credentials, category codes). Forgetting leaves a short-lived
+tombstone, now and again after the changing transaction commits, and entries are only ever
+added where nothing is (``cache.add``): a read in another process that fetched the old rows
+just before the commit cannot put them back. While the tombstone lasts, readers go to the
+database.
 
 Django builds a new redis.Redis object for every cache operation; with redis-py 8 that
 construction cost about 130 µs of CPU, twice the round trip itself (bench/profile_stack.py).
@@ -16,7 +24,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.db import transaction
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -29,6 +39,43 @@ def cache_tolerant(operation: Callable[[], T], *, default: T, what: str, level: 
     except Exception as exc:  # any backend's errors: the cache is an accelerator here
         logger.log(level, "Cache unreachable for %s (%s)", what, type(exc).__name__)
         return default
+
+
+TOMBSTONE = "forgotten"
+TOMBSTONE_SECONDS = 10  # longer than the write that forgets takes to commit, in practice
+
+
+def cache_read_through(key: str, load: Callable[[], T | None], ttl: int, *, what: str) -> T | None:
+    """The cached value under ``key``, or load() it and add it (see the module docstring)."""
+    return cache_filled(key, cache_tolerant(lambda: cache.get(key), default=None, what=what), load, ttl, what=what)
+
+
+def cache_filled(key: str, found: Any, load: Callable[[], T | None], ttl: int, *, what: str) -> T | None:
+    """What a read-through answers when the cache held ``found`` (None: nothing) under ``key``."""
+    if isinstance(found, str) and found == TOMBSTONE:  # just changed: the database answers
+        return load()
+    if found is None:
+        found = load()
+        if found is not None:  # nothing found is not remembered: unknown keys would fill the cache
+            cache_tolerant(lambda: cache.add(key, found, ttl), default=False, what=what)
+    return found
+
+
+def cache_bury(keys: list[str], *, what: str) -> None:
+    # If this fails, an entry that outlives the outage ends with its ttl.
+    cache_tolerant(
+        lambda: cache.set_many(dict.fromkeys(keys, TOMBSTONE), TOMBSTONE_SECONDS),
+        default=None,
+        what=f"forgetting {what}",
+        level=logging.ERROR,
+    )
+
+
+def cache_forget(keys: list[str], *, what: str) -> None:
+    """Bury read-through entries now and again after the current transaction commits."""
+    if keys:
+        cache_bury(keys, what=what)
+        transaction.on_commit(lambda: cache_bury(keys, what=what))
 
 
 class ReusingRedisCacheClient(RedisCacheClient):

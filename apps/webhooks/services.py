@@ -167,7 +167,7 @@ def _bookkeeping() -> Iterator[None]:
     commits without waiting for the WAL flush: a commit lost in a database crash only means
     the delivery is sent again, which at-least-once allows; the outbox itself (Event and
     Delivery rows, written in the publisher's transaction) keeps full durability."""
-    asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
+    asynchronous = statements.available() and not connection.in_atomic_block
     with transaction.atomic():
         if asynchronous:
             with connection.cursor() as cursor:
