@@ -41,6 +41,8 @@ class CategoryCodesField(forms.MultipleChoiceField):
     are read from the database only when a form is rendered."""
 
     def clean(self, value: Any) -> list[int]:
+        if not value:  # no category asked for: no need of the map
+            return super().clean(value)
         self.ids = category_ids_by_code()
         return [self.ids[code] for code in super().clean(value)]
 
@@ -141,6 +143,6 @@ class ConcernFilterSet(ApiFilterSet):
                 *(When(**{field: value}, then=Value(index)) for index, value in enumerate(RANKED_FIELDS[field])),
                 output_field=IntegerField(),
             )
-            queryset = queryset.annotate(sort_rank=rank)
+            queryset = queryset.alias(sort_rank=rank)  # ordered by, never selected
             field = "sort_rank"
         return queryset.order_by(f"{prefix}{field}", f"{prefix}id")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -23,6 +23,11 @@ class Priority(models.TextChoices):
 
 
 OPEN_STATUSES = (Status.SUBMITTED, Status.IN_PROGRESS)
+
+
+def is_overdue(status: str, estimated_resolution: datetime | None) -> bool:
+    """Still open past its estimated resolution."""
+    return bool(status in OPEN_STATUSES and estimated_resolution and estimated_resolution < timezone.now())
 
 # Allowed moves of the workflow; staying in the same status only adds a message.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -141,7 +146,7 @@ class Concern(models.Model):
 
     @property
     def is_overdue(self) -> bool:
-        return bool(self.is_open and self.estimated_resolution and self.estimated_resolution < timezone.now())
+        return is_overdue(self.status, self.estimated_resolution)
 
 
 class ConcernUpdate(models.Model):

@@ -7,16 +7,20 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.db.models.query import ValuesListIterable
 
 from apps.concerns.inlined import related_rows_loaded, with_related_rows
-from apps.concerns.models import Category, Concern
+from apps.concerns.models import Category, Concern, is_overdue
 from apps.core.cache import cache_forget, cache_read_through, cache_tolerant
 from apps.core.permissions import user_has
+from apps.core.prepared import PreparedLookup
 
 TRACKING_NUMBER = re.compile(r"^TRK-\d{4}-\d{6,}$", re.IGNORECASE)
 
@@ -24,6 +28,9 @@ TRACKING_NUMBER = re.compile(r"^TRK-\d{4}-\d{6,}$", re.IGNORECASE)
 # per set of filters: counting hundreds of thousands of rows costs tens to hundreds of
 # milliseconds on PostgreSQL; smaller counts are cheap through the indexes and stay live.
 COUNT_CACHE_MIN_ROWS = 10_000
+# The same for a list filtered by full-text search (``q``): each match costs a visit to the
+# table (a GIN index answers no count on its own), so a few hundred cost milliseconds.
+TEXT_COUNT_CACHE_MIN_ROWS = 500
 COUNT_CACHE_SECONDS = 10
 # This process's copies of the shared counts, used while they are fresh: (total, counted at).
 _fresh_counts: dict[str, tuple[int, float]] = {}
@@ -90,11 +97,69 @@ def concern_list(*, user: Any) -> QuerySet[Concern]:
     return concerns.filter(submitted_by=user)
 
 
-def concern_count(*, concerns: QuerySet[Concern], cache_key: str) -> int:
-    """The number of ``concerns``: exact, or if it is COUNT_CACHE_MIN_ROWS or more, as counted
-    at most COUNT_CACHE_SECONDS ago (twice that at the very most, while it is recounted).
+class ConcernRow(NamedTuple):
+    """What a row of a concern list shows (and its cursor reads), loaded as a tuple: building
+    a model instance per row cost more than the rest of a page (bench/concerns.py)."""
 
-    A count of COUNT_CACHE_MIN_ROWS or more is kept under ``cache_key`` (which must name the
+    id: uuid.UUID
+    tracking_number: str
+    title: str
+    description: str
+    category_code: str
+    priority: str
+    status: str
+    location: str
+    latitude: float | None
+    longitude: float | None
+    submitted_at: datetime
+    last_updated: datetime
+    estimated_resolution: datetime | None
+    anonymous: bool
+    assigned_to_username: str | None
+
+    @property
+    def pk(self) -> uuid.UUID:
+        return self.id
+
+    @property
+    def is_overdue(self) -> bool:
+        return is_overdue(self.status, self.estimated_resolution)
+
+    @classmethod
+    def of(cls, concern: Concern) -> ConcernRow:
+        """The row of a concern already loaded (with its category and assignee)."""
+        assignee = concern.assigned_to.username if concern.assigned_to_id is not None else None
+        values = {name: getattr(concern, name) for name in ConcernRow._fields if name not in _RELATED}
+        return cls(**values, category_code=concern.category.code, assigned_to_username=assignee)
+
+
+# The columns of ConcernRow, in its order, as the ORM names them.
+_RELATED = {"category_code": "category__code", "assigned_to_username": "assigned_to__username"}
+ROW_COLUMNS = tuple(_RELATED.get(name, name) for name in ConcernRow._fields)
+
+
+class _RowIterable(ValuesListIterable):
+    def __iter__(self) -> Iterator[ConcernRow]:  # type: ignore[override]
+        make = ConcernRow._make
+        for values in super().__iter__():
+            yield make(values)
+
+
+def concern_rows(concerns: QuerySet[Concern]) -> QuerySet[Concern]:
+    """``concerns`` (filtered and ordered as the caller likes) yielding ConcernRow tuples.
+    It still counts, filters, orders and slices as a queryset; an annotation made before
+    this is not part of the rows (use alias() to order by one)."""
+    rows = concerns.values_list(*ROW_COLUMNS)
+    rows._iterable_class = _RowIterable  # as values_list(named=True) does, with our tuple
+    return rows
+
+
+def concern_count(*, concerns: QuerySet[Concern], cache_key: str, text_search: bool = False) -> int:
+    """The number of ``concerns``: exact, or if it is COUNT_CACHE_MIN_ROWS or more
+    (TEXT_COUNT_CACHE_MIN_ROWS for a ``text_search``), as counted at most COUNT_CACHE_SECONDS
+    ago (twice that at the very most, while it is recounted).
+
+    A count of that many or more is kept under ``cache_key`` (which must name the
     filtered set) with the time it was taken; nothing invalidates it. Once it is older than
     COUNT_CACHE_SECONDS one request recounts while the others go on answering with it, so
     that a busy list is not counted by every worker at once; if that recount has not landed
@@ -118,7 +183,7 @@ def concern_count(*, concerns: QuerySet[Concern], cache_key: str) -> int:
         return concerns.count()
     counted_at = time.time()
     total = concerns.count()
-    if total >= COUNT_CACHE_MIN_ROWS:
+    if total >= (TEXT_COUNT_CACHE_MIN_ROWS if text_search else COUNT_CACHE_MIN_ROWS):
         _keep_fresh(cache_key, total, counted_at)
         cache_tolerant(
             lambda: cache.set(cache_key, (total, counted_at), 2 * COUNT_CACHE_SECONDS),
@@ -148,30 +213,40 @@ def _detail_columns() -> tuple[str, ...]:
 
 
 def concern_detail_queryset() -> QuerySet[Concern]:
-    """A concern with everything its detail shows (read it with _one, which finishes it)."""
+    """A concern with everything its detail shows (read it with _first, which finishes it)."""
     related = Concern.objects.select_related("category", "assigned_to", "submitted_by").only(*_detail_columns())
     return with_related_rows(related)
 
 
-def _one(concerns: QuerySet[Concern]) -> Concern | None:
-    """The concern of a unique lookup: like first(), without an ORDER BY to build."""
-    found = list(concerns.order_by()[:1])
+# The detail of one concern by either key, compiled once (see apps.core.prepared).
+_by_tracking_number = PreparedLookup(
+    field=Concern._meta.get_field("tracking_number"),
+    marker="TRK-0000-MARKER",
+    build=lambda value: concern_detail_queryset().filter(tracking_number=value).order_by()[:1],
+)
+_by_pk = PreparedLookup(
+    field=Concern._meta.pk,
+    marker=uuid.UUID(int=0),
+    build=lambda value: concern_detail_queryset().filter(pk=value).order_by()[:1],
+)
+
+
+def _first(found: list[Concern]) -> Concern | None:
     return related_rows_loaded(found[0]) if found else None
 
 
 def concern_get(*, identifier: str) -> Concern | None:
     """By UUID or tracking number."""
-    concerns = concern_detail_queryset()
     if TRACKING_NUMBER.match(identifier):
-        return _one(concerns.filter(tracking_number=identifier.upper()))
+        return _first(_by_tracking_number(identifier.upper()))
     try:
         pk = uuid.UUID(identifier)
     except ValueError:
         return None
-    return _one(concerns.filter(pk=pk))
+    return _first(_by_pk(pk))
 
 
 def concern_get_public(*, tracking_number: str) -> Concern | None:
     if not TRACKING_NUMBER.match(tracking_number):
         return None
-    return _one(concern_detail_queryset().filter(tracking_number=tracking_number.upper()))
+    return _first(_by_tracking_number(tracking_number.upper()))

@@ -11,7 +11,7 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
 from apps.concerns.models import Attachment, Category, Concern, ConcernUpdate, Priority, Status
-from apps.concerns.selectors import View
+from apps.concerns.selectors import ConcernRow, View
 from apps.core.serializers import StrictSerializer, TextField
 
 
@@ -131,7 +131,8 @@ class AttachmentSerializer(serializers.ModelSerializer):
 
 
 class ConcernListSerializer(DatetimeWriting, serializers.ModelSerializer):
-    """One row of GET /concerns (seed 001), for owners and staff."""
+    """One row of GET /concerns (seed 001), for owners and staff: a selectors.ConcernRow.
+    The declarations describe the model's fields for the schema."""
 
     category = serializers.CharField(source="category.code")
     overdue = serializers.BooleanField(source="is_overdue")
@@ -155,7 +156,7 @@ class ConcernListSerializer(DatetimeWriting, serializers.ModelSerializer):
             "overdue",
         ]
 
-    def to_representation(self, concern: Concern) -> dict[str, Any]:
+    def to_representation(self, concern: ConcernRow) -> dict[str, Any]:
         # The declared fields, in their order, written out (see TimelineSerializer): a page
         # of rows through DRF's generic path costs more than the rest of the request.
         write = self.write_datetime
@@ -164,7 +165,7 @@ class ConcernListSerializer(DatetimeWriting, serializers.ModelSerializer):
             "tracking_number": concern.tracking_number,
             "title": concern.title,
             "description": concern.description,
-            "category": str(concern.category.code),
+            "category": concern.category_code,
             "priority": concern.priority,
             "status": concern.status,
             "location": concern.location,
@@ -184,9 +185,9 @@ class ConcernStaffListSerializer(ConcernListSerializer):
     class Meta(ConcernListSerializer.Meta):
         fields = [*ConcernListSerializer.Meta.fields, "assigned_to", "anonymous"]
 
-    def to_representation(self, concern: Concern) -> dict[str, Any]:
+    def to_representation(self, concern: ConcernRow) -> dict[str, Any]:
         data = super().to_representation(concern)
-        data["assigned_to"] = str(concern.assigned_to.username) if concern.assigned_to_id is not None else None
+        data["assigned_to"] = concern.assigned_to_username
         data["anonymous"] = bool(concern.anonymous)
         return data
 
@@ -196,7 +197,7 @@ SUBMITTER_LABEL = "submitter"
 
 def concern_detail(concern: Concern, view: View, request: Any = None) -> dict[str, Any]:
     """The concern as this caller may see it (see selectors.View)."""
-    data: dict[str, Any] = dict(ConcernListSerializer(concern).data)
+    data: dict[str, Any] = dict(ConcernListSerializer(ConcernRow.of(concern)).data)
     data["created_at"] = data["submitted_at"]
     updates = list(concern.updates.all())
     data["updates"] = TimelineSerializer(updates, many=True).data

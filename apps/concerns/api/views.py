@@ -67,26 +67,6 @@ def get_concern_or_404(identifier: str) -> Concern:
     return concern
 
 
-# What the list rows show (serializers.ConcernStaffListSerializer, a superset of the owners'
-# ConcernListSerializer) and the cursor reads: the page query selects these columns only.
-LIST_COLUMNS = (
-    "id",
-    "tracking_number",
-    "title",
-    "description",
-    "category__code",
-    "priority",
-    "status",
-    "location",
-    "latitude",
-    "longitude",
-    "submitted_at",
-    "last_updated",
-    "estimated_resolution",
-    "anonymous",
-    "assigned_to__username",
-)
-
 # Query parameters that page or order a list but do not change which concerns are in it.
 NOT_FILTERS = frozenset({"limit", "offset", "page", "per_page", "cursor", "sort", "order"})
 
@@ -96,11 +76,11 @@ class ConcernListPagination(EnvelopePagination):
 
     A page that is not full ends the list, so its total is exact from the page itself
     (offset + rows) and no COUNT runs. Otherwise the list is counted, and a total of
-    selectors.COUNT_CACHE_MIN_ROWS or more is counted at most every
-    selectors.COUNT_CACHE_SECONDS per set of filters (see selectors.concern_count): such a
-    total, and ``pages``, which is always derived from it, may miss the concerns created or
-    deleted in the last 10 seconds (20 at most, while a recount is under way). It is never
-    below what the page shows. Cursor pages have no total and are unchanged."""
+    selectors.COUNT_CACHE_MIN_ROWS or more (TEXT_COUNT_CACHE_MIN_ROWS when ``q`` searches the
+    text) is counted at most every selectors.COUNT_CACHE_SECONDS per set of filters (see
+    selectors.concern_count): such a total, and ``pages``, which is always derived from it,
+    may miss the concerns created or deleted in the last 10 seconds (20 at most, while a
+    recount is under way). It is never below what the page shows. Cursor pages have no total and are unchanged."""
 
     view: Any = None  # the list view, which names the filtered set for the count's cache
 
@@ -120,7 +100,12 @@ class ConcernListPagination(EnvelopePagination):
             total = shown  # the last page: nothing after it
         else:  # a full page, or one past the end
             key = getattr(self.view, "count_cache_key", None)
-            counted = selectors.concern_count(concerns=queryset, cache_key=key()) if key else queryset.count()
+            searched = bool(params.get("q", "").strip())
+            counted = (
+                selectors.concern_count(concerns=queryset, cache_key=key(), text_search=searched)
+                if key
+                else queryset.count()
+            )
             total = max(counted, shown)
         self.pagination = {
             "page": page,
@@ -139,8 +124,9 @@ class ConcernListView(GenericApiView):
     """List concerns (staff: all; others: their own) or submit one (JSON or multipart).
 
     The list's ``pagination.total`` (and ``pages``) is exact for a last page and for lists of
-    fewer than 10,000 concerns; a larger total is counted at most every 10 seconds per set of
-    filters, so it may be up to 10 seconds old (20 at most, while it is being recounted)."""
+    fewer than 10,000 concerns (500 for a text search, ``q``); a larger total is counted at
+    most every 10 seconds per set of filters, so it may be up to 10 seconds old (20 at most,
+    while it is being recounted)."""
 
     method_permissions = {"GET": [Authenticated], "POST": [require("concerns.create")]}
     permission_classes = [Authenticated]
@@ -165,7 +151,7 @@ class ConcernListView(GenericApiView):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):
             return Concern.objects.none()
-        return selectors.concern_list(user=self.request.user).only(*LIST_COLUMNS)
+        return selectors.concern_list(user=self.request.user)
 
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         if user_has(self.request.user, "concerns.view_all"):
@@ -180,7 +166,7 @@ class ConcernListView(GenericApiView):
             "created_at",
         }:
             raise BadRequest(details={"cursor": ["Cursor pagination follows submitted_at; drop `sort`."]})
-        page = self.paginate_queryset(queryset)
+        page = self.paginate_queryset(selectors.concern_rows(queryset))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=s.ConcernCreateSerializer, responses={201: dict})

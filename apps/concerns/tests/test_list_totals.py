@@ -83,6 +83,30 @@ def test_each_filter_set_has_its_own_total(staff_member):
     assert total(staff_member, status="submitted") == 5
 
 
+def test_a_text_search_total_is_reused_from_a_lower_threshold(staff_member, clock, monkeypatch):
+    monkeypatch.setattr(selectors, "TEXT_COUNT_CACHE_MIN_ROWS", 3)
+    monkeypatch.setattr(selectors, "COUNT_CACHE_MIN_ROWS", 100)
+    for _ in range(3):
+        make_concern(title="Sinkhole on Main Street")
+    make_concern(title="Quiet street")
+    assert total(staff_member, q="sinkhole") == 3
+    assert total(staff_member) == 4  # an unfiltered list this small stays live
+    make_concern(title="Another sinkhole")
+    make_concern(title="Quiet again")
+    assert total(staff_member) == 6
+    assert total(staff_member, q="sinkhole") == 3  # reused: at most COUNT_CACHE_SECONDS old
+    clock.now += selectors.COUNT_CACHE_SECONDS + 1
+    assert total(staff_member, q="sinkhole") == 4
+
+
+def test_a_small_text_search_total_is_live(staff_member):
+    for _ in range(3):
+        make_concern(title="Sinkhole on Main Street")
+    assert total(staff_member, q="sinkhole") == 3
+    make_concern(title="Another sinkhole")
+    assert total(staff_member, q="sinkhole") == 4
+
+
 def test_a_last_page_is_exact_without_the_cache(staff_member):
     for _ in range(5):
         make_concern()
