@@ -94,7 +94,7 @@ class ConcernListPagination(EnvelopePagination):
             limit = positive_int_param(request, "limit", default, maximum=maximum)
             offset = positive_int_param(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
             page = offset // limit + 1
-        rows = list(queryset[offset : offset + limit])
+        rows = list(selectors.concern_rows(queryset)[offset : offset + limit])
         shown = offset + len(rows) if rows else 0  # at least this many exist
         if len(rows) < limit and (rows or offset == 0):
             total = shown  # the last page: nothing after it
@@ -115,7 +115,12 @@ class ConcernListPagination(EnvelopePagination):
         }
         return rows
 
+    def _paginate_cursor(self, queryset: QuerySet, request: Request, field: str, default: int, maximum: int) -> list:
+        return super()._paginate_cursor(selectors.concern_rows(queryset), request, field, default, maximum)
+
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
+        """A page of selectors.ConcernRow; the count, when one is needed, is of ``queryset``
+        itself (the rows' joins would keep PostgreSQL from counting through an index)."""
         self.view = view
         return super().paginate_queryset(queryset, request, view)
 
@@ -166,7 +171,7 @@ class ConcernListView(GenericApiView):
             "created_at",
         }:
             raise BadRequest(details={"cursor": ["Cursor pagination follows submitted_at; drop `sort`."]})
-        page = self.paginate_queryset(selectors.concern_rows(queryset))
+        page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=s.ConcernCreateSerializer, responses={201: dict})

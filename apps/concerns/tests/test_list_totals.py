@@ -149,3 +149,26 @@ def test_an_unreachable_cache_means_counting_every_time(staff_member, monkeypatc
     assert total(staff_member) == 5
     make_concern()
     assert total(staff_member) == 6
+
+
+# A real transaction per statement, as served: the test's own transaction would keep the
+# count's local settings until it ends.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_count_on_postgresql_runs_on_one_core_and_leaves_the_settings_alone(staff_member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(5):
+        make_concern()
+    with CaptureQueriesContext(connection) as queries:
+        assert total(staff_member) == 5
+    statements = [query["sql"] for query in queries]
+    counts = [index for index, sql in enumerate(statements) if "COUNT(*)" in sql]
+    assert len(counts) == 1
+    if connection.vendor == "postgresql":
+        assert statements[counts[0] - 1] == selectors.SERIAL_COUNT
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            assert cursor.fetchone()[0] != "0"  # set for the count's transaction only
+    else:
+        assert selectors.SERIAL_COUNT not in statements
