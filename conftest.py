@@ -105,6 +105,9 @@ def _clear_cache() -> Iterator[None]:
             client.delete(key)
     else:
         cache.clear()
+    from apps.concerns.selectors import category_ids_forget_here
+
+    category_ids_forget_here()
     yield
 
 

@@ -43,7 +43,7 @@ class CategoryCodesField(forms.MultipleChoiceField):
     def clean(self, value: Any) -> list[int]:
         if not value:  # no category asked for: no need of the map
             return super().clean(value)
-        self.ids = category_ids_by_code()
+        self.ids = category_ids_by_code(codes=value)
         return [self.ids[code] for code in super().clean(value)]
 
     def valid_value(self, value: Any) -> bool:

@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple
@@ -65,23 +65,42 @@ CATEGORY_IDS_KEY = "concerns:category-ids"
 # Bounds how long a change made behind the application's back (QuerySet.update(), a data
 # migration: no signals) can go unseen; signals.py forgets the map on every save and delete.
 CATEGORY_IDS_SECONDS = 60
+# Each process also keeps the map this long, sparing the shared cache a round trip per
+# filtered list. A code it does not know sends it to the shared map at once, so a new
+# category can be filtered on everywhere at once; a renamed category's old code may go on
+# naming it in other processes for this long.
+CATEGORY_IDS_LOCAL_SECONDS = 10
+_local_category_ids: tuple[dict[str, int], float] = ({}, 0.0)
 
 
-def category_ids_by_code() -> dict[str, int]:
+def category_ids_by_code(*, codes: Collection[str] = ()) -> dict[str, int]:
     """The id of every category (active or not: old concerns keep theirs) by its code, from
-    the cache (a read-through entry, see apps.core.cache); a filtered concern list checks
-    its codes here instead of in a query."""
+    this process's copy while it is fresh and knows every one of ``codes``, else from the
+    cache (a read-through entry, see apps.core.cache); a filtered concern list checks its
+    codes here instead of in a query."""
+    global _local_category_ids
+    ids, read_at = _local_category_ids
+    if ids and time.time() - read_at < CATEGORY_IDS_LOCAL_SECONDS and all(code in ids for code in codes):
+        return ids
     ids = cache_read_through(
         CATEGORY_IDS_KEY,
         lambda: dict(Category.objects.values_list("code", "id")),
         CATEGORY_IDS_SECONDS,
         what="categories",
     )
+    _local_category_ids = (ids or {}, time.time())
     return ids or {}
 
 
+def category_ids_forget_here() -> None:
+    """This process's copy only (the tests start each test without one)."""
+    global _local_category_ids
+    _local_category_ids = ({}, 0.0)
+
+
 def category_ids_forget() -> None:
-    """Now and again after commit."""
+    """Here, and everywhere now and again after commit."""
+    category_ids_forget_here()
     cache_forget([CATEGORY_IDS_KEY], what="categories")
 
 

@@ -1,6 +1,8 @@
 """What a concern read asks the database: ?category= is checked against a cached map of
 category codes, not a query per request (a change to the categories, the admin's included,
-applies to the very next request); a detail reads only the usernames of its users."""
+applies to the very next request; in other processes a new code at once, a removed or
+renamed one within CATEGORY_IDS_LOCAL_SECONDS); a detail reads only the usernames of its
+users."""
 
 from __future__ import annotations
 
@@ -43,6 +45,35 @@ def test_a_deleted_category_is_refused_at_once(staff_member):
     Category.objects.filter(code="kiosks").get().delete()
     error = assert_error(staff_member.get(CONCERNS, {"category": "kiosks"}), 400, "VALIDATION_ERROR")
     assert "category" in error["details"]
+
+
+def test_another_process_new_category_is_filterable_at_once(staff_member):
+    assert_ok(staff_member.get(CONCERNS, {"category": "roads"}))  # this process keeps the map now
+    # Another process adds a category: its signal forgets the shared map, not this copy.
+    Category.objects.bulk_create([Category(code="benches", name="Benches", sla_hours=72)])
+    cache.delete(CATEGORY_IDS_KEY)
+    assert listed(staff_member, category="benches") == []
+
+
+def test_the_shared_map_is_read_once_per_local_period(staff_member, monkeypatch):
+    from apps.concerns import selectors
+
+    reads: list[str] = []
+    real_get = cache.get
+
+    def counted_get(key: str, *args: Any, **kwargs: Any) -> Any:
+        if CATEGORY_IDS_KEY in key:
+            reads.append(key)
+        return real_get(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "get", counted_get)
+    for _ in range(3):
+        assert_ok(staff_member.get(CONCERNS, {"category": "roads"}))
+    assert len(reads) == 1
+    later = selectors.time.time() + selectors.CATEGORY_IDS_LOCAL_SECONDS + 1
+    monkeypatch.setattr(selectors, "time", type("Clock", (), {"time": staticmethod(lambda: later)}))
+    assert_ok(staff_member.get(CONCERNS, {"category": "roads"}))
+    assert len(reads) == 2
 
 
 def test_inactive_categories_still_filter_their_old_concerns(staff_member, citizen):
