@@ -87,6 +87,20 @@ class ConcernFilterSet(ApiFilterSet):
         model = Concern
         fields: list[str] = []
 
+    # For apps.concerns.listing, which compiles a list's SQL once per shape: the filters whose
+    # values reach the SQL only as parameters, unchanged (see ``preparable``), and those whose
+    # values shape it. A request using any other filter is built the ordinary way; a filter
+    # belongs here only if its method neither transforms its value nor reads the clock or
+    # the caller.
+    PARAMETERS = frozenset({"status", "priority", "category", "start_date", "submitted_after", "q"})
+    SHAPING = frozenset({"sort", "order"})
+
+    def preparable(self, name: str, value: Any) -> bool:
+        """Whether ``value`` takes the path a marker would: filter_text strips and branches."""
+        if name == "q":
+            return value == value.strip() and not TRACKING_NUMBER.match(value)
+        return True
+
     def filter_noop(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
         return queryset  # applied in `qs` together with the ordering
 

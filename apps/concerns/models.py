@@ -29,6 +29,7 @@ def is_overdue(status: str, estimated_resolution: datetime | None) -> bool:
     """Still open past its estimated resolution."""
     return bool(status in OPEN_STATUSES and estimated_resolution and estimated_resolution < timezone.now())
 
+
 # Allowed moves of the workflow; staying in the same status only adds a message.
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.SUBMITTED: frozenset({Status.IN_PROGRESS}),

@@ -110,13 +110,18 @@ class StrictFilterBackend(DjangoFilterBackend):
     """A bad filter value is a 400 naming the parameter, never a silently ignored filter."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        filterset = self.validated_filterset(request, queryset, view)
+        return queryset if filterset is None else filterset.qs
+
+    def validated_filterset(self, request: Request, queryset: QuerySet, view: Any) -> FilterSet | None:
+        """The view's filterset with the request's parameters, valid (else BadRequest)."""
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
-            return queryset
+            return None
         if not filterset.is_valid():
             details = {name: [str(message) for message in messages] for name, messages in filterset.errors.items()}
             raise BadRequest("Invalid query parameters.", details)
         unparsed = _unparsed_booleans(filterset)
         if unparsed:
             raise BadRequest("Invalid query parameters.", unparsed)
-        return filterset.qs
+        return filterset

@@ -12,8 +12,10 @@ prefetch_related lookups included).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -93,3 +95,124 @@ class PreparedLookup(Generic[M]):
                 setattr(instance, name, row[position])
             instances.append(instance)
         return instances
+
+
+class Unmarkable(Exception):
+    """A value that cannot stand for a parameter (its value shapes the SQL, or it has no marker)."""
+
+
+class Markers:
+    """Stand-ins for a request's parameter values, of the same types: built with markers, a
+    queryset compiles to SQL whose marker parameters can take any later request's values.
+    The n-th marker of a type is the same in every request, so equal shapes give equal SQL."""
+
+    _INT_BASE = -(2**62)
+    _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.values: dict[Any, Any] = {}  # marker -> the value it stands for
+
+    def mark(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return type(value)(self.mark(item) for item in value)
+        n = len(self.values)
+        marker: Any
+        if isinstance(value, bool) or value is None:
+            raise Unmarkable(value)  # True == 1: no marker could be told apart
+        if isinstance(value, str):
+            marker = f"\x00marker{n}\x00"
+        elif isinstance(value, int):
+            marker = self._INT_BASE - n
+        elif isinstance(value, datetime) and value.tzinfo is not None:
+            marker = self._EPOCH + timedelta(seconds=n)
+        else:
+            raise Unmarkable(value)
+        self.values[marker] = value
+        return marker
+
+    def derived(self, param: Any) -> bool:
+        """Whether ``param`` is not a marker but looks made from one (``%marker%`` for a LIKE,
+        a marker date plus a day): the filter transformed its value, so the request's value
+        cannot simply take the marker's place."""
+        if _hashable(param) and param in self.values:
+            return False
+        if isinstance(param, list | tuple):
+            return any(self.derived(item) or (_hashable(item) and item in self.values) for item in param)
+        if isinstance(param, str):
+            return "\x00marker" in param
+        if isinstance(param, bool):
+            return False
+        if isinstance(param, int):
+            return abs(param - self._INT_BASE) < 2**32
+        if isinstance(param, datetime | date):
+            return param.year < 3
+        return False
+
+
+@dataclass(frozen=True)
+class _Template:
+    sql: str
+    params: tuple[Any, ...]
+    compiler: SQLCompiler
+
+
+_UNPREPARABLE = object()
+
+
+class PreparedShapes:
+    """Rows of querysets by shape: SQL compiled once per shape and connection, then reused
+    with each request's values in place of the markers (see Markers).
+
+    ``rows(shape, markers, build)``: ``shape`` names everything about the request that
+    shapes the SQL (which filters, how many values each, ordering, page); ``build()`` makes
+    the queryset from the values ``markers`` handed out. The first time a shape is seen its
+    queryset is compiled and every marker must turn up unchanged among the parameters: a
+    marker that a filter transformed, or dropped, makes the shape unpreparable and ``rows``
+    answers None (the caller builds the query itself) from then on. The rows are the tuples
+    of a values_list() queryset, after the database converters. The shapes kept are the
+    most recently used ``size`` per connection."""
+
+    def __init__(self, *, size: int = 256, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.size = size
+        self.using = using
+        self._shapes: weakref.WeakKeyDictionary[BaseDatabaseWrapper, OrderedDict[Hashable, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def rows(
+        self, shape: Hashable, markers: Markers, build: Callable[[], QuerySet[Any]]
+    ) -> list[tuple[Any, ...]] | None:
+        connection = connections[self.using]
+        shapes = self._shapes.setdefault(connection, OrderedDict())
+        template = shapes.get(shape)
+        if template is None:
+            template = self._compile(build().using(self.using), markers, connection)
+            shapes[shape] = template
+            if len(shapes) > self.size:
+                shapes.popitem(last=False)
+        else:
+            shapes.move_to_end(shape)
+        if template is _UNPREPARABLE:
+            return None
+        values = markers.values
+        params = [values.get(param, param) if _hashable(param) else param for param in template.params]
+        with connection.cursor() as cursor:
+            cursor.execute(template.sql, params)
+            found = cursor.fetchall()
+        return list(template.compiler.results_iter([found], tuple_expected=True))
+
+    @staticmethod
+    def _compile(queryset: QuerySet[Any], markers: Markers, connection: BaseDatabaseWrapper) -> Any:
+        query = queryset.query
+        if list(queryset._fields) != [*query.extra_select, *query.values_select, *query.annotation_select]:
+            return _UNPREPARABLE  # rows that the ORM would reorder: only plain values_list() is supported
+        compiler = query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        used = {param for param in params if _hashable(param) and param in markers.values}
+        if used != set(markers.values) or any(markers.derived(param) for param in params):
+            return _UNPREPARABLE
+        return _Template(sql, tuple(params), compiler)
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, str | int | datetime)

@@ -4,7 +4,6 @@ import hashlib
 import math
 from typing import Any
 
-from django.db.models import QuerySet
 from django.http import FileResponse, QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -15,10 +14,12 @@ from rest_framework.response import Response
 from apps.concerns import selectors, services
 from apps.concerns.api import serializers as s
 from apps.concerns.filtersets import ConcernFilterSet
+from apps.concerns.listing import ConcernListing
 from apps.concerns.models import Concern
 from apps.concerns.selectors import View
 from apps.core.api.base import ApiView, GenericApiView
 from apps.core.exceptions import BadRequest
+from apps.core.filters import StrictFilterBackend
 from apps.core.pagination import MAX_OFFSET, EnvelopePagination, positive_int_param
 from apps.core.permissions import Authenticated, Public, require, user_has
 from apps.core.responses import envelope, message
@@ -84,7 +85,9 @@ class ConcernListPagination(EnvelopePagination):
 
     view: Any = None  # the list view, which names the filtered set for the count's cache
 
-    def _paginate_offset(self, queryset: QuerySet, request: Request, default: int, maximum: int) -> list:
+    def _paginate_offset(  # type: ignore[override]
+        self, listing: ConcernListing, request: Request, default: int, maximum: int
+    ) -> list:
         params = request.query_params
         if "page" in params or "per_page" in params:
             limit = positive_int_param(request, "per_page", default, maximum=maximum)
@@ -94,7 +97,7 @@ class ConcernListPagination(EnvelopePagination):
             limit = positive_int_param(request, "limit", default, maximum=maximum)
             offset = positive_int_param(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
             page = offset // limit + 1
-        rows = list(selectors.concern_rows(queryset)[offset : offset + limit])
+        rows = listing.page(offset, limit)
         shown = offset + len(rows) if rows else 0  # at least this many exist
         if len(rows) < limit and (rows or offset == 0):
             total = shown  # the last page: nothing after it
@@ -102,9 +105,9 @@ class ConcernListPagination(EnvelopePagination):
             key = getattr(self.view, "count_cache_key", None)
             searched = bool(params.get("q", "").strip())
             counted = (
-                selectors.concern_count(concerns=queryset, cache_key=key(), text_search=searched)
+                selectors.concern_count(concerns=listing.concerns, cache_key=key(), text_search=searched)
                 if key
-                else queryset.count()
+                else listing.concerns.count()
             )
             total = max(counted, shown)
         self.pagination = {
@@ -115,14 +118,18 @@ class ConcernListPagination(EnvelopePagination):
         }
         return rows
 
-    def _paginate_cursor(self, queryset: QuerySet, request: Request, field: str, default: int, maximum: int) -> list:
-        return super()._paginate_cursor(selectors.concern_rows(queryset), request, field, default, maximum)
+    def _paginate_cursor(  # type: ignore[override]
+        self, listing: ConcernListing, request: Request, field: str, default: int, maximum: int
+    ) -> list:
+        rows = selectors.concern_rows(listing.concerns)
+        return super()._paginate_cursor(rows, request, field, default, maximum)
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
-        """A page of selectors.ConcernRow; the count, when one is needed, is of ``queryset``
-        itself (the rows' joins would keep PostgreSQL from counting through an index)."""
+    def paginate_queryset(self, listing: ConcernListing, request: Request, view: Any = None) -> list:  # type: ignore[override]
+        """A page of selectors.ConcernRow. A count, when one is needed, is of the filtered
+        concerns themselves (the rows' joins would keep PostgreSQL from counting through an
+        index)."""
         self.view = view
-        return super().paginate_queryset(queryset, request, view)
+        return super().paginate_queryset(listing, request, view)  # type: ignore[arg-type]
 
 
 class ConcernListView(GenericApiView):
@@ -140,13 +147,17 @@ class ConcernListView(GenericApiView):
     result_key = "concerns"
     cursor_field = "submitted_at"
 
+    def scope(self) -> str:
+        """Who may see which concerns: staff all, others their own."""
+        user = self.request.user
+        return "all" if user_has(user, "concerns.view_all") else f"own:{user.pk}"
+
     def count_cache_key(self) -> str:
-        """Names the filtered set this request lists: who may see which concerns (staff all,
-        others their own), and the filters. A filter whose meaning depends on the caller
-        (``assigned_to=me``) must add the caller here."""
+        """Names the filtered set this request lists: the scope and the filters. A filter
+        whose meaning depends on the caller (``assigned_to=me``) must add the caller here."""
         user = self.request.user
         params = self.request.query_params
-        scope = "all" if user_has(user, "concerns.view_all") else f"own:{user.pk}"
+        scope = self.scope()
         if params.get("assigned_to") == "me":
             scope += f":me:{user.pk}"
         filters = sorted((name, sorted(params.getlist(name))) for name in params if name not in NOT_FILTERS)
@@ -165,13 +176,14 @@ class ConcernListView(GenericApiView):
 
     @extend_schema(responses={200: s.ConcernStaffListSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        queryset = self.filter_queryset(self.get_queryset())
+        filterset = StrictFilterBackend().validated_filterset(request, self.get_queryset(), self)
+        listing = ConcernListing(filterset=filterset, scope=self.scope())
         if "cursor" in request.query_params and request.query_params.get("sort", "submitted_at") not in {
             "submitted_at",
             "created_at",
         }:
             raise BadRequest(details={"cursor": ["Cursor pagination follows submitted_at; drop `sort`."]})
-        page = self.paginate_queryset(queryset)
+        page = self.paginate_queryset(listing)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=s.ConcernCreateSerializer, responses={201: dict})

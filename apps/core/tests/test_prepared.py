@@ -1,17 +1,20 @@
-"""PreparedLookup: the instances the queryset would give, from SQL compiled once."""
+"""PreparedLookup and PreparedShapes: what the queryset would give, from SQL compiled once."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
 from django.db.models import F, Prefetch
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.accounts.models import ApiKey, User
 from apps.accounts.services import api_key_create
-from apps.core.prepared import PreparedLookup
+from apps.core.prepared import Markers, PreparedLookup, PreparedShapes, Unmarkable
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +23,12 @@ def keys_by_name() -> PreparedLookup[ApiKey]:
     return PreparedLookup(
         field=ApiKey._meta.get_field("name"),
         marker="\x00marker",
-        build=lambda value: ApiKey.objects.select_related("user")
-        .annotate(owner_name=F("user__username"))
-        .filter(name=value)
-        .order_by("name"),
+        build=lambda value: (
+            ApiKey.objects.select_related("user")
+            .annotate(owner_name=F("user__username"))
+            .filter(name=value)
+            .order_by("name")
+        ),
     )
 
 
@@ -87,3 +92,107 @@ def test_a_build_that_does_not_use_the_marker_once_is_refused():
     )
     with pytest.raises(ValueError, match="exactly once"):
         lookup("first")
+
+
+# -- PreparedShapes: rows of values_list() querysets by shape, with markers for the values
+
+
+def test_a_shape_is_compiled_once_and_answers_for_each_request_values():
+    for username in ("alice", "bob", "carol"):
+        User.objects.create_user(username=username, email=f"{username}@example.org", password=None)
+    shapes = PreparedShapes(size=4)
+    builds: list[str] = []
+
+    def request(username: str) -> Any:
+        markers = Markers()
+        marked = markers.mark(username)
+
+        def build() -> Any:
+            builds.append(marked)
+            return User.objects.filter(username=marked).values_list("username", "email")
+
+        return shapes.rows(("by-username",), markers, build)
+
+    assert request("alice") == [("alice", "alice@example.org")]
+    with CaptureQueriesContext(connection) as queries:
+        assert request("bob") == [("bob", "bob@example.org")]
+    assert request("nobody") == []
+    assert len(builds) == 1 and len(queries) == 1
+
+
+def test_lists_and_dates_are_marked():
+    alice = User.objects.create_user(username="alice", email="alice@example.org", password=None)
+    User.objects.create_user(username="bob", email="bob@example.org", password=None)
+    shapes = PreparedShapes()
+
+    def request(names: list[str], since: Any) -> Any:
+        markers = Markers()
+        marked_names, marked_since = markers.mark(names), markers.mark(since)
+        return shapes.rows(
+            ("names-since", len(names)),
+            markers,
+            lambda: (
+                User.objects.filter(username__in=marked_names, date_joined__gte=marked_since)
+                .order_by("username")
+                .values_list("username")
+            ),
+        )
+
+    past = alice.date_joined - timedelta(days=1)
+    if connection.vendor != "postgresql":  # SQLite takes datetimes as text: a transformed value
+        assert request(["alice", "bob"], past) is None
+        return
+    assert request(["alice", "bob"], past) == [("alice",), ("bob",)]
+    assert request(["bob", "carol"], past) == [("bob",)]
+    assert request(["alice", "bob"], alice.date_joined + timedelta(days=1)) == []
+
+
+def test_a_transformed_value_makes_the_shape_unpreparable():
+    User.objects.create_user(username="alice", email="alice@example.org", password=None)
+    shapes = PreparedShapes()
+    builds = []
+
+    def request(word: str) -> Any:
+        markers = Markers()
+        marked = markers.mark(word)
+
+        def build() -> Any:
+            builds.append(word)
+            return User.objects.filter(username__icontains=marked).values_list("username")  # LIKE '%marker%'
+
+        return shapes.rows(("contains",), markers, build)
+
+    assert request("ali") is None
+    assert request("bob") is None
+    assert builds == ["ali"]  # remembered as unpreparable, not built again
+
+
+def test_values_that_shape_the_sql_cannot_be_marked():
+    markers = Markers()
+    for value in (True, None, 1.5):
+        with pytest.raises(Unmarkable):
+            markers.mark(value)
+    assert markers.derived("%" + markers.mark("word") + "%")
+    assert not markers.derived("plain")
+    day = markers.mark(timezone.now())
+    assert markers.derived(day + timedelta(days=1)) and not markers.derived(day)
+
+
+def test_the_most_recently_used_shapes_are_kept():
+    User.objects.create_user(username="alice", email="alice@example.org", password=None)
+    shapes = PreparedShapes(size=2)
+    builds: list[int] = []
+
+    def request(shape: int) -> Any:
+        markers = Markers()
+        marked = markers.mark("alice")
+
+        def build() -> Any:
+            builds.append(shape)
+            return User.objects.filter(username=marked).values_list("username")[:shape]
+
+        return shapes.rows(("limit", shape), markers, build)
+
+    for shape in (1, 2, 1, 3, 1, 2):
+        assert request(shape) == [("alice",)]
+    assert builds == [1, 2, 3, 2]  # 2 was the least recently used when 3 came
