@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple
@@ -174,10 +174,11 @@ def concern_rows(concerns: QuerySet[Concern]) -> QuerySet[Concern]:
     return rows
 
 
-def concern_count(*, concerns: QuerySet[Concern], cache_key: str, text_search: bool = False) -> int:
-    """The number of ``concerns``: exact, or if it is COUNT_CACHE_MIN_ROWS or more
-    (TEXT_COUNT_CACHE_MIN_ROWS for a ``text_search``), as counted at most COUNT_CACHE_SECONDS
-    ago (twice that at the very most, while it is recounted).
+def concern_count(*, concerns: Callable[[], QuerySet[Concern]], cache_key: str, text_search: bool = False) -> int:
+    """The number of the concerns ``concerns()`` gives (called only to count): exact, or if
+    it is COUNT_CACHE_MIN_ROWS or more (TEXT_COUNT_CACHE_MIN_ROWS for a ``text_search``), as
+    counted at most COUNT_CACHE_SECONDS ago (twice that at the very most, while it is
+    recounted).
 
     A count of that many or more is kept under ``cache_key`` (which must name the
     filtered set) with the time it was taken; nothing invalidates it. Once it is older than
@@ -200,9 +201,9 @@ def concern_count(*, concerns: QuerySet[Concern], cache_key: str, text_search: b
                 return int(total)  # another request is recounting it
     except Exception as exc:  # any backend: its outage is health's to report, not the list's
         logger.warning("Concern counts cannot reach the cache (%s); counting", type(exc).__name__)
-        return _counted(concerns)
+        return _counted(concerns())
     counted_at = time.time()
-    total = _counted(concerns)
+    total = _counted(concerns())
     if total >= (TEXT_COUNT_CACHE_MIN_ROWS if text_search else COUNT_CACHE_MIN_ROWS):
         _keep_fresh(cache_key, total, counted_at)
         cache_tolerant(

@@ -105,7 +105,7 @@ class ConcernListPagination(EnvelopePagination):
             key = getattr(self.view, "count_cache_key", None)
             searched = bool(params.get("q", "").strip())
             counted = (
-                selectors.concern_count(concerns=listing.concerns, cache_key=key(), text_search=searched)
+                selectors.concern_count(concerns=lambda: listing.concerns, cache_key=key(), text_search=searched)
                 if key
                 else listing.concerns.count()
             )
