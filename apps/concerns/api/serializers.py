@@ -98,6 +98,33 @@ def float_or_none(value: Any) -> float | None:
     return float(value) if value is not None else None
 
 
+# The representations below write out what the declared fields give: DRF's field-by-field
+# machinery (a serializer per list, copied fields, get_attribute per field) cost more than
+# the rest of a concern detail. The declarations still describe the fields for the schema.
+
+
+def timeline_entry(update: ConcernUpdate, write: Callable[[Any], Any]) -> dict[str, Any]:
+    return {
+        "id": str(update.id),
+        "timestamp": write(update.timestamp),
+        "status": update.status,
+        "message": update.message,
+        "updated_by": str(update.updated_by_name),
+    }
+
+
+def attachment_entry(attachment: Attachment, write: Callable[[Any], Any], request: Any = None) -> dict[str, Any]:
+    path = reverse("concern-attachment-file", args=[attachment.concern_id, attachment.id])
+    return {
+        "id": str(attachment.id),
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "url": request.build_absolute_uri(path) if request is not None else path,
+        "size": int(attachment.size),
+        "uploaded_at": write(attachment.uploaded_at),
+    }
+
+
 class TimelineSerializer(DatetimeWriting, serializers.ModelSerializer):
     updated_by = serializers.CharField(source="updated_by_name")
 
@@ -106,28 +133,18 @@ class TimelineSerializer(DatetimeWriting, serializers.ModelSerializer):
         fields = ["id", "timestamp", "status", "message", "updated_by"]
 
     def to_representation(self, update: ConcernUpdate) -> dict[str, Any]:
-        # What the declared fields give, written out: this skips DRF's field-by-field
-        # machinery (copying the fields, get_attribute per field), which costs far more.
-        return {
-            "id": str(update.id),
-            "timestamp": self.write_datetime(update.timestamp),
-            "status": update.status,
-            "message": update.message,
-            "updated_by": str(update.updated_by_name),
-        }
+        return timeline_entry(update, self.write_datetime)
 
 
-class AttachmentSerializer(serializers.ModelSerializer):
-    url = serializers.SerializerMethodField()
+class AttachmentSerializer(DatetimeWriting, serializers.ModelSerializer):
+    url = serializers.CharField(read_only=True, help_text="Where to download the file.")
 
     class Meta:
         model = Attachment
         fields = ["id", "filename", "content_type", "url", "size", "uploaded_at"]
 
-    def get_url(self, attachment: Attachment) -> str:
-        path = reverse("concern-attachment-file", args=[attachment.concern_id, attachment.id])
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request is not None else path
+    def to_representation(self, attachment: Attachment) -> dict[str, Any]:
+        return attachment_entry(attachment, self.write_datetime, self.context.get("request"))
 
 
 class ConcernListSerializer(DatetimeWriting, serializers.ModelSerializer):
@@ -157,25 +174,27 @@ class ConcernListSerializer(DatetimeWriting, serializers.ModelSerializer):
         ]
 
     def to_representation(self, concern: ConcernRow) -> dict[str, Any]:
-        # The declared fields, in their order, written out (see TimelineSerializer): a page
-        # of rows through DRF's generic path costs more than the rest of the request.
-        write = self.write_datetime
-        return {
-            "id": str(concern.id),
-            "tracking_number": concern.tracking_number,
-            "title": concern.title,
-            "description": concern.description,
-            "category": concern.category_code,
-            "priority": concern.priority,
-            "status": concern.status,
-            "location": concern.location,
-            "latitude": float_or_none(concern.latitude),
-            "longitude": float_or_none(concern.longitude),
-            "submitted_at": write(concern.submitted_at),
-            "last_updated": write(concern.last_updated),
-            "estimated_resolution": write(concern.estimated_resolution),
-            "overdue": concern.is_overdue,
-        }
+        return concern_row_data(concern, self.write_datetime)
+
+
+def concern_row_data(concern: ConcernRow, write: Callable[[Any], Any]) -> dict[str, Any]:
+    """ConcernListSerializer's representation, in the order of its declared fields."""
+    return {
+        "id": str(concern.id),
+        "tracking_number": concern.tracking_number,
+        "title": concern.title,
+        "description": concern.description,
+        "category": concern.category_code,
+        "priority": concern.priority,
+        "status": concern.status,
+        "location": concern.location,
+        "latitude": float_or_none(concern.latitude),
+        "longitude": float_or_none(concern.longitude),
+        "submitted_at": write(concern.submitted_at),
+        "last_updated": write(concern.last_updated),
+        "estimated_resolution": write(concern.estimated_resolution),
+        "overdue": concern.is_overdue,
+    }
 
 
 class ConcernStaffListSerializer(ConcernListSerializer):
@@ -197,16 +216,17 @@ SUBMITTER_LABEL = "submitter"
 
 def concern_detail(concern: Concern, view: View, request: Any = None) -> dict[str, Any]:
     """The concern as this caller may see it (see selectors.View)."""
-    data: dict[str, Any] = dict(ConcernListSerializer(ConcernRow.of(concern)).data)
+    write = datetime_writer()
+    data = concern_row_data(ConcernRow.of(concern), write)
     data["created_at"] = data["submitted_at"]
     updates = list(concern.updates.all())
-    data["updates"] = TimelineSerializer(updates, many=True).data
+    data["updates"] = [timeline_entry(update, write) for update in updates]
     if view is View.PUBLIC and concern.submitted_by_id is not None:
         # Who submitted a concern is not public (least of all for an anonymous one).
         for entry, update in zip(data["updates"], updates, strict=True):
             if update.updated_by_id == concern.submitted_by_id:
                 entry["updated_by"] = SUBMITTER_LABEL
-    data["attachments"] = AttachmentSerializer(concern.attachments.all(), many=True, context={"request": request}).data
+    data["attachments"] = [attachment_entry(attachment, write, request) for attachment in concern.attachments.all()]
     if view is View.PUBLIC:
         return data
     data["attributes"] = concern.attributes

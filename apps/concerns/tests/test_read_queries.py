@@ -175,3 +175,46 @@ def test_a_detail_is_one_query_on_postgresql_and_shows_what_prefetching_shows(wh
         ]
     monkeypatch.setattr(inlined, "inlining", lambda: False)
     assert assert_ok(persona.get(url)) == shown  # exactly what the prefetched concern shows
+
+
+def test_written_out_representations_are_what_drf_fields_give(citizen, staff_member):
+    """The timeline and attachment entries and the list row skip DRF's field machinery
+    (serializers.timeline_entry, attachment_entry, concern_row_data); DRF's own fields must
+    give the same."""
+    from rest_framework import serializers as drf
+
+    from apps.concerns.api import serializers as s
+    from apps.concerns.models import Attachment, Concern, ConcernUpdate
+    from apps.concerns.selectors import ConcernRow, concern_get
+
+    class Timeline(drf.ModelSerializer):
+        updated_by = drf.CharField(source="updated_by_name")
+
+        class Meta:
+            model = ConcernUpdate
+            fields = s.TimelineSerializer.Meta.fields
+
+    class Attachments(drf.ModelSerializer):
+        url = drf.SerializerMethodField()
+
+        class Meta:
+            model = Attachment
+            fields = s.AttachmentSerializer.Meta.fields
+
+        def get_url(self, attachment: Attachment) -> str:
+            return s.attachment_entry(attachment, str)["url"]
+
+    class Row(drf.ModelSerializer):
+        category = drf.CharField(source="category.code")
+        overdue = drf.BooleanField(source="is_overdue")
+
+        class Meta:
+            model = Concern
+            fields = s.ConcernListSerializer.Meta.fields
+
+    concern = concern_get(identifier=str(_concern_with_everything(citizen, staff_member).pk))
+    write = s.datetime_writer()
+    updates, attachments = concern.updates.all(), concern.attachments.all()
+    assert [s.timeline_entry(update, write) for update in updates] == Timeline(updates, many=True).data
+    assert [s.attachment_entry(item, write) for item in attachments] == Attachments(attachments, many=True).data
+    assert s.concern_row_data(ConcernRow.of(concern), write) == Row(concern).data
