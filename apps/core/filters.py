@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 from django_filters import FilterSet
+from django_filters import fields as filter_fields
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.request import Request
 
@@ -26,11 +27,28 @@ class _ShallowCopiedFields(dict):
         }
 
 
+# Field classes whose clean() of an omitted value is exactly to_python(None) ('' or None):
+# no custom clean, no typed or queryset empty value. Exact classes, not subclasses.
+_PLAIN_FIELDS = frozenset(
+    {
+        forms.CharField,
+        forms.ChoiceField,
+        filter_fields.ChoiceField,
+        forms.NullBooleanField,
+        forms.DateTimeField,
+        filter_fields.IsoDateTimeField,
+        forms.DateField,
+        forms.IntegerField,
+    }
+)
+
+
 class _CleansGivenFields:
-    """A filter form that cleans only the parameters given. An optional field whose widget
-    finds nothing in the query string cleans to what its to_python makes of nothing ('' or
-    None, [] for several), as Field.clean would, without the per-field machinery: a list
-    request names one or two of a dozen filters."""
+    """A filter form that cleans only the parameters given. An optional field of a plain
+    class (_PLAIN_FIELDS) whose widget finds nothing in the query string cleans to what its
+    to_python makes of nothing, as Field.clean would, without the per-field machinery: a
+    list request names one or two of a dozen filters. (A select-multiple never reports its
+    value omitted, so those fields are always cleaned.)"""
 
     fields: dict[str, forms.Field]
     cleaned_data: dict[str, Any]
@@ -41,7 +59,8 @@ class _CleansGivenFields:
         given = {}
         for name, field in self.fields.items():
             if (
-                field.required
+                type(field) not in _PLAIN_FIELDS
+                or field.required
                 or field.disabled
                 or hasattr(self, f"clean_{name}")
                 or not field.widget.value_omitted_from_data(self.data, self.files, self.add_prefix(name))  # type: ignore[attr-defined]

@@ -11,13 +11,13 @@ prefetch_related lookups included).
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model, QuerySet, prefetch_related_objects
@@ -42,7 +42,7 @@ class PreparedLookup(Generic[M]):
     ``build`` must use ``value`` exactly once, as the parameter of a lookup on ``field``
     (e.g. ``filter(tracking_number=value)``), and otherwise depend on nothing that changes
     between calls. ``marker`` is a value of that field's type that no caller passes. The
-    compiled SQL is kept per connection object, so per thread and database alias."""
+    compiled SQL is kept per connection object, so per thread and database alias (_kept)."""
 
     def __init__(
         self, *, field: Field, marker: Any, build: Callable[[Any], QuerySet[M]], using: str = DEFAULT_DB_ALIAS
@@ -51,13 +51,13 @@ class PreparedLookup(Generic[M]):
         self.marker = marker
         self.build = build
         self.using = using
-        self._compiled: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = weakref.WeakKeyDictionary()
 
     def __call__(self, value: Any) -> list[M]:
         connection = connections[self.using]
-        compiled = self._compiled.get(connection)
+        kept = _kept(connection)
+        compiled = kept.get(self)
         if compiled is None:
-            compiled = self._compiled[connection] = self._compile(connection)
+            compiled = kept[self] = self._compile(connection)
         params = list(compiled.params)
         params[compiled.position] = self.field.get_db_prep_value(value, connection)
         with connection.cursor() as cursor:
@@ -170,20 +170,17 @@ class PreparedShapes:
     marker that a filter transformed, or dropped, makes the shape unpreparable and ``rows``
     answers None (the caller builds the query itself) from then on. The rows are the tuples
     of a values_list() queryset, after the database converters. The shapes kept are the
-    most recently used ``size`` per connection."""
+    most recently used ``size`` per connection object (_kept)."""
 
     def __init__(self, *, size: int = 256, using: str = DEFAULT_DB_ALIAS) -> None:
         self.size = size
         self.using = using
-        self._shapes: weakref.WeakKeyDictionary[BaseDatabaseWrapper, OrderedDict[Hashable, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def rows(
         self, shape: Hashable, markers: Markers, build: Callable[[], QuerySet[Any]]
     ) -> list[tuple[Any, ...]] | None:
         connection = connections[self.using]
-        shapes = self._shapes.setdefault(connection, OrderedDict())
+        shapes = _kept(connection).setdefault(self, OrderedDict())
         template = shapes.get(shape)
         if template is None:
             template = self._compile(build().using(self.using), markers, connection)
@@ -207,11 +204,22 @@ class PreparedShapes:
         if list(queryset._fields) != [*query.extra_select, *query.values_select, *query.annotation_select]:
             return _UNPREPARABLE  # rows that the ORM would reorder: only plain values_list() is supported
         compiler = query.get_compiler(connection=connection)
-        sql, params = compiler.as_sql()
+        try:
+            sql, params = compiler.as_sql()
+        except (EmptyResultSet, FullResultSet):  # a marker decided the WHERE clause: the ORM answers
+            return _UNPREPARABLE
         used = {param for param in params if _hashable(param) and param in markers.values}
         if used != set(markers.values) or any(markers.derived(param) for param in params):
             return _UNPREPARABLE
         return _Template(sql, tuple(params), compiler)
+
+
+def _kept(connection: BaseDatabaseWrapper) -> dict[Any, Any]:
+    """What is compiled for this connection object (one per thread and alias), kept on the
+    object itself: the compilers refer to their connection, so a cache beside it would keep
+    every connection of every finished thread alive. A server that makes a thread per
+    request (Django under ASGI) compiles per request: no gain there, and no growth."""
+    return connection.__dict__.setdefault("_citizenai_prepared", {})
 
 
 def _hashable(value: Any) -> bool:

@@ -196,3 +196,33 @@ def test_the_most_recently_used_shapes_are_kept():
     for shape in (1, 2, 1, 3, 1, 2):
         assert request(shape) == [("alice",)]
     assert builds == [1, 2, 3, 2]  # 2 was the least recently used when 3 came
+
+
+def test_what_is_compiled_dies_with_its_thread_connection():
+    import gc
+    import threading
+    import weakref
+
+    from django.db import connections
+
+    lookup = PreparedLookup(
+        field=ApiKey._meta.pk, marker=uuid.UUID(int=0), build=lambda value: ApiKey.objects.filter(pk=value)
+    )
+    shapes = PreparedShapes()
+    seen: list[Any] = []
+
+    def request() -> None:
+        markers = Markers()
+        marked = markers.mark("nobody")
+        assert lookup(uuid.uuid4()) == []
+        assert shapes.rows(("x",), markers, lambda: User.objects.filter(username=marked).values_list("pk")) == []
+        seen.append(weakref.ref(connections["default"]))
+        connections.close_all()
+
+    threads = [threading.Thread(target=request) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+        thread.join()
+    del threads
+    gc.collect()
+    assert len(seen) == 3 and all(ref() is None for ref in seen)
