@@ -49,24 +49,27 @@ class ConcernListing:
 
     def _prepared_page(self, offset: int, limit: int) -> list[tuple[Any, ...]] | None:
         cleaned = self.filterset.form.cleaned_data
-        markers = Markers()
-        marked = dict(cleaned)
         shape: list[Hashable] = [self.scope, offset, limit]
+        parameters = []
+        for name in sorted(cleaned):
+            value = cleaned[name]
+            if value in EMPTY_VALUES:
+                continue
+            if name in ConcernFilterSet.SHAPING:
+                shape.append((name, value))
+            elif name in ConcernFilterSet.PARAMETERS and self.filterset.preparable(name, value):
+                parameters.append(name)
+                shape.append((name, len(value) if isinstance(value, list) else None))
+            else:
+                return None
+
+        def mark(markers: Markers) -> dict[str, Any]:
+            return {**cleaned, **{name: markers.mark(cleaned[name]) for name in parameters}}
+
         try:
-            for name in sorted(cleaned):
-                value = cleaned[name]
-                if value in EMPTY_VALUES:
-                    continue
-                if name in ConcernFilterSet.SHAPING:
-                    shape.append((name, value))
-                elif name in ConcernFilterSet.PARAMETERS and self.filterset.preparable(name, value):
-                    marked[name] = markers.mark(value)
-                    shape.append((name, len(value) if isinstance(value, list) else None))
-                else:
-                    return None
+            return _shapes.rows(tuple(shape), mark, lambda marked: self._marked_page(marked, offset, limit))
         except Unmarkable:
             return None
-        return _shapes.rows(tuple(shape), markers, lambda: self._marked_page(marked, offset, limit))
 
     def _marked_page(self, marked: dict[str, Any], offset: int, limit: int) -> QuerySet[Concern]:
         """The page's rows queryset, built from the marked values instead of the request's."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
@@ -104,49 +104,35 @@ class Unmarkable(Exception):
 class Markers:
     """Stand-ins for a request's parameter values, of the same types: built with markers, a
     queryset compiles to SQL whose marker parameters can take any later request's values.
-    The n-th marker of a type is the same in every request, so equal shapes give equal SQL."""
+    The n-th marker is the same in every request; ``Markers(1)`` hands out a second, different
+    set, which PreparedShapes compiles too to see which parameters really are the values."""
 
     _INT_BASE = -(2**62)
     _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
-    def __init__(self) -> None:
+    def __init__(self, generation: int = 0) -> None:
+        self.generation = generation
         self.values: dict[Any, Any] = {}  # marker -> the value it stands for
+        self.order: list[Any] = []  # the markers, in the order handed out
 
     def mark(self, value: Any) -> Any:
         if isinstance(value, list | tuple):
             return type(value)(self.mark(item) for item in value)
-        n = len(self.values)
+        n, g = len(self.order), self.generation
         marker: Any
         if isinstance(value, bool) or value is None:
             raise Unmarkable(value)  # True == 1: no marker could be told apart
         if isinstance(value, str):
-            marker = f"\x00marker{n}\x00"
+            marker = f"\x00marker{n}\x00" + "~" * g  # of another length in each generation
         elif isinstance(value, int):
-            marker = self._INT_BASE - n
+            marker = self._INT_BASE - n - g * 2**40
         elif isinstance(value, datetime) and value.tzinfo is not None:
-            marker = self._EPOCH + timedelta(seconds=n)
+            marker = self._EPOCH + timedelta(days=g * 100, seconds=n)
         else:
             raise Unmarkable(value)
         self.values[marker] = value
+        self.order.append(marker)
         return marker
-
-    def derived(self, param: Any) -> bool:
-        """Whether ``param`` is not a marker but looks made from one (``%marker%`` for a LIKE,
-        a marker date plus a day): the filter transformed its value, so the request's value
-        cannot simply take the marker's place."""
-        if _hashable(param) and param in self.values:
-            return False
-        if isinstance(param, list | tuple):
-            return any(self.derived(item) or (_hashable(item) and item in self.values) for item in param)
-        if isinstance(param, str):
-            return "\x00marker" in param
-        if isinstance(param, bool):
-            return False
-        if isinstance(param, int):
-            return abs(param - self._INT_BASE) < 2**32
-        if isinstance(param, datetime | date):
-            return param.year < 3
-        return False
 
 
 @dataclass(frozen=True)
@@ -157,33 +143,43 @@ class _Template:
 
 
 _UNPREPARABLE = object()
+Marked = TypeVar("Marked")
 
 
 class PreparedShapes:
     """Rows of querysets by shape: SQL compiled once per shape and connection, then reused
     with each request's values in place of the markers (see Markers).
 
-    ``rows(shape, markers, build)``: ``shape`` names everything about the request that
-    shapes the SQL (which filters, how many values each, ordering, page); ``build()`` makes
-    the queryset from the values ``markers`` handed out. The first time a shape is seen its
-    queryset is compiled and every marker must turn up unchanged among the parameters: a
-    marker that a filter transformed, or dropped, makes the shape unpreparable and ``rows``
-    answers None (the caller builds the query itself) from then on. The rows are the tuples
-    of a values_list() queryset, after the database converters. The shapes kept are the
-    most recently used ``size`` per connection object (_kept)."""
+    ``rows(shape, mark, build)``: ``shape`` names everything about the request that shapes
+    the SQL (which filters, how many values each, ordering, page); ``mark(markers)`` stands
+    markers in for the request's values (Unmarkable if one cannot be) and ``build(marked)``
+    makes the queryset from them. The first time a shape is seen it is built and compiled
+    twice, with two sets of markers: the SQL must be the same and the parameters must differ
+    exactly where the markers are, each marker unchanged. Otherwise a filter transformed,
+    combined or dropped a value, the shape is unpreparable and ``rows`` answers None (the
+    caller builds the query itself) from then on. The rows are the tuples of a values_list()
+    queryset, after the database converters. The shapes kept are the most recently used
+    ``size`` per connection object (_kept)."""
 
     def __init__(self, *, size: int = 256, using: str = DEFAULT_DB_ALIAS) -> None:
         self.size = size
         self.using = using
 
     def rows(
-        self, shape: Hashable, markers: Markers, build: Callable[[], QuerySet[Any]]
+        self,
+        shape: Hashable,
+        mark: Callable[[Markers], Marked],
+        build: Callable[[Marked], QuerySet[Any]],
     ) -> list[tuple[Any, ...]] | None:
         connection = connections[self.using]
         shapes = _kept(connection).setdefault(self, OrderedDict())
+        markers = Markers()
+        marked = mark(markers)
         template = shapes.get(shape)
         if template is None:
-            template = self._compile(build().using(self.using), markers, connection)
+            twin = Markers(1)
+            twin_build = build(mark(twin)).using(self.using)
+            template = self._compile(build(marked).using(self.using), markers, twin_build, twin, connection)
             shapes[shape] = template
             if len(shapes) > self.size:
                 shapes.popitem(last=False)
@@ -199,18 +195,35 @@ class PreparedShapes:
         return list(template.compiler.results_iter([found], tuple_expected=True))
 
     @staticmethod
-    def _compile(queryset: QuerySet[Any], markers: Markers, connection: BaseDatabaseWrapper) -> Any:
+    def _compile(
+        queryset: QuerySet[Any],
+        markers: Markers,
+        twin_queryset: QuerySet[Any],
+        twin: Markers,
+        connection: BaseDatabaseWrapper,
+    ) -> Any:
         query = queryset.query
         if list(queryset._fields) != [*query.extra_select, *query.values_select, *query.annotation_select]:
             return _UNPREPARABLE  # rows that the ORM would reorder: only plain values_list() is supported
         compiler = query.get_compiler(connection=connection)
         try:
             sql, params = compiler.as_sql()
+            twin_sql, twin_params = twin_queryset.query.get_compiler(connection=connection).as_sql()
         except (EmptyResultSet, FullResultSet):  # a marker decided the WHERE clause: the ORM answers
             return _UNPREPARABLE
-        used = {param for param in params if _hashable(param) and param in markers.values}
-        if used != set(markers.values) or any(markers.derived(param) for param in params):
+        if sql != twin_sql or len(params) != len(twin_params):
             return _UNPREPARABLE
+        counterpart = dict(zip(markers.order, twin.order, strict=True))
+        used = set()
+        for param, twin_param in zip(params, twin_params, strict=True):
+            if _hashable(param) and param in counterpart:
+                if not (_hashable(twin_param) and twin_param == counterpart[param]):
+                    return _UNPREPARABLE
+                used.add(param)
+            elif param != twin_param or (_hashable(twin_param) and twin_param in twin.values):
+                return _UNPREPARABLE  # a value transformed (e.g. %marker%), or not a value at all
+        if used != set(markers.values):
+            return _UNPREPARABLE  # a value dropped: it decided something the SQL does not show
         return _Template(sql, tuple(params), compiler)
 
 
