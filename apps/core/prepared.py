@@ -1,4 +1,4 @@
-"""Lookups of a fixed shape compiled to SQL once per database connection, not per request.
+"""Queries of a fixed shape compiled to SQL once per process, not per request.
 
 Building a queryset and compiling it (joins, deferred columns, annotations) cost about as
 much CPU as everything else in a concern detail request (bench/concerns.py), although only
@@ -11,6 +11,7 @@ prefetch_related lookups included).
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model, QuerySet, prefetch_related_objects
 from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
+from django.utils.connection import ConnectionProxy
 
 M = TypeVar("M", bound=Model)
 
@@ -42,7 +44,7 @@ class PreparedLookup(Generic[M]):
     ``build`` must use ``value`` exactly once, as the parameter of a lookup on ``field``
     (e.g. ``filter(tracking_number=value)``), and otherwise depend on nothing that changes
     between calls. ``marker`` is a value of that field's type that no caller passes. The
-    compiled SQL is kept per connection object, so per thread and database alias (_kept)."""
+    compiled SQL serves every thread of the process (see _detached)."""
 
     def __init__(
         self, *, field: Field, marker: Any, build: Callable[[Any], QuerySet[M]], using: str = DEFAULT_DB_ALIAS
@@ -51,13 +53,13 @@ class PreparedLookup(Generic[M]):
         self.marker = marker
         self.build = build
         self.using = using
+        self._compiled: _Compiled | None = None
 
     def __call__(self, value: Any) -> list[M]:
         connection = connections[self.using]
-        kept = _kept(connection)
-        compiled = kept.get(self)
-        if compiled is None:
-            compiled = kept[self] = self._compile(connection)
+        compiled = self._compiled
+        if compiled is None:  # two threads may both compile the first time: the same SQL
+            compiled = self._compiled = self._compile(connection)
         params = list(compiled.params)
         params[compiled.position] = self.field.get_db_prep_value(value, connection)
         with connection.cursor() as cursor:
@@ -76,7 +78,8 @@ class PreparedLookup(Generic[M]):
         positions = [index for index, param in enumerate(params) if param == marker]
         if len(positions) != 1:
             raise ValueError(f"The marker must be a parameter exactly once, found {len(positions)} times.")
-        return _Compiled(sql, tuple(params), positions[0], compiler, tuple(queryset._prefetch_related_lookups))
+        prefetch = tuple(queryset._prefetch_related_lookups)
+        return _Compiled(sql, tuple(params), positions[0], _detached(compiler, self.using), prefetch)
 
     @staticmethod
     def _instances(compiler: SQLCompiler, rows: list[tuple[Any, ...]], db: str) -> list[M]:
@@ -159,11 +162,13 @@ class PreparedShapes:
     combined or dropped a value, the shape is unpreparable and ``rows`` answers None (the
     caller builds the query itself) from then on. The rows are the tuples of a values_list()
     queryset, after the database converters. The shapes kept are the most recently used
-    ``size`` per connection object (_kept)."""
+    ``size``, shared by every thread of the process (see _detached)."""
 
     def __init__(self, *, size: int = 256, using: str = DEFAULT_DB_ALIAS) -> None:
         self.size = size
         self.using = using
+        self._shapes: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
 
     def rows(
         self,
@@ -172,19 +177,20 @@ class PreparedShapes:
         build: Callable[[Marked], QuerySet[Any]],
     ) -> list[tuple[Any, ...]] | None:
         connection = connections[self.using]
-        shapes = _kept(connection).setdefault(self, OrderedDict())
         markers = Markers()
         marked = mark(markers)
-        template = shapes.get(shape)
+        with self._lock:
+            template = self._shapes.get(shape)
+            if template is not None:
+                self._shapes.move_to_end(shape)
         if template is None:
             twin = Markers(1)
             twin_build = build(mark(twin)).using(self.using)
             template = self._compile(build(marked).using(self.using), markers, twin_build, twin, connection)
-            shapes[shape] = template
-            if len(shapes) > self.size:
-                shapes.popitem(last=False)
-        else:
-            shapes.move_to_end(shape)
+            with self._lock:
+                self._shapes[shape] = template
+                if len(self._shapes) > self.size:
+                    self._shapes.popitem(last=False)
         if template is _UNPREPARABLE:
             return None
         values = markers.values
@@ -194,8 +200,8 @@ class PreparedShapes:
             found = cursor.fetchall()
         return list(template.compiler.results_iter([found], tuple_expected=True))
 
-    @staticmethod
     def _compile(
+        self,
         queryset: QuerySet[Any],
         markers: Markers,
         twin_queryset: QuerySet[Any],
@@ -224,15 +230,17 @@ class PreparedShapes:
                 return _UNPREPARABLE  # a value transformed (e.g. %marker%), or not a value at all
         if used != set(markers.values):
             return _UNPREPARABLE  # a value dropped: it decided something the SQL does not show
-        return _Template(sql, tuple(params), compiler)
+        return _Template(sql, tuple(params), _detached(compiler, self.using))
 
 
-def _kept(connection: BaseDatabaseWrapper) -> dict[Any, Any]:
-    """What is compiled for this connection object (one per thread and alias), kept on the
-    object itself: the compilers refer to their connection, so a cache beside it would keep
-    every connection of every finished thread alive. A server that makes a thread per
-    request (Django under ASGI) compiles per request: no gain there, and no growth."""
-    return connection.__dict__.setdefault("_citizenai_prepared", {})
+def _detached(compiler: SQLCompiler, using: str) -> SQLCompiler:
+    """A compiler kept to turn rows into values and instances in any thread. It refers to
+    its connection only for converters (``connection.ops``), so it gets a proxy to whichever
+    thread's connection asks, as ``django.db.connection`` is: kept with the thread's own
+    connection object it would keep that alive after its thread ended, and a server that
+    makes a thread per request (Django under ASGI) would compile for every request."""
+    compiler.connection = ConnectionProxy(connections, using)
+    return compiler
 
 
 def _hashable(value: Any) -> bool:

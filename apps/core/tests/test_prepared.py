@@ -193,29 +193,37 @@ def test_the_most_recently_used_shapes_are_kept():
     assert builds == [1, 1, 2, 2, 3, 3, 2, 2]  # each built twice; 2 was least recently used when 3 came
 
 
-def test_what_is_compiled_dies_with_its_thread_connection():
+def test_what_is_compiled_serves_every_thread_and_keeps_no_thread_connection_alive():
     import gc
     import threading
     import weakref
 
     from django.db import connections
 
-    lookup = PreparedLookup(
-        field=ApiKey._meta.pk, marker=uuid.UUID(int=0), build=lambda value: ApiKey.objects.filter(pk=value)
-    )
+    builds: list[Any] = []
+
+    def build_key(value: Any) -> Any:
+        builds.append(value)
+        return ApiKey.objects.filter(pk=value)
+
+    def build_user(marked: Any) -> Any:
+        builds.append(marked)
+        return User.objects.filter(username=marked).values_list("pk")
+
+    lookup = PreparedLookup(field=ApiKey._meta.pk, marker=uuid.UUID(int=0), build=build_key)
     shapes = PreparedShapes()
     seen: list[Any] = []
+    failures: list[BaseException] = []
 
     def request() -> None:
-        assert lookup(uuid.uuid4()) == []
-        found = shapes.rows(
-            ("x",),
-            lambda markers: markers.mark("nobody"),
-            lambda marked: User.objects.filter(username=marked).values_list("pk"),
-        )
-        assert found == []
-        seen.append(weakref.ref(connections["default"]))
-        connections.close_all()
+        try:
+            assert lookup(uuid.uuid4()) == []
+            assert shapes.rows(("x",), lambda markers: markers.mark("nobody"), build_user) == []
+            seen.append(weakref.ref(connections["default"]))
+        except BaseException as error:  # reported by the test itself, below
+            failures.append(error)
+        finally:
+            connections.close_all()
 
     threads = [threading.Thread(target=request) for _ in range(3)]
     for thread in threads:
@@ -223,4 +231,6 @@ def test_what_is_compiled_dies_with_its_thread_connection():
         thread.join()
     del threads
     gc.collect()
+    assert failures == []
+    assert len(builds) == 3  # the lookup once, the shape once with each of its two sets of markers
     assert len(seen) == 3 and all(ref() is None for ref in seen)
