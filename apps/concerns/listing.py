@@ -28,13 +28,13 @@ _shapes = PreparedShapes(size=256)
 
 
 class ConcernListing:
-    """``filterset`` (valid) over the concerns a caller may list; ``scope`` names that set
-    (e.g. "all" for staff, "own:<user id>"), as the base query's own parameters are not
-    marked and so belong to the shape."""
+    """``filterset`` (valid) over selectors.concern_list_of(owner_id=owner_id), the concerns
+    a caller may list: all (None, staff) or their own. The owner is a marked value too, so
+    every citizen's list of one shape shares its SQL."""
 
-    def __init__(self, *, filterset: ConcernFilterSet, scope: str) -> None:
+    def __init__(self, *, filterset: ConcernFilterSet, owner_id: Any | None) -> None:
         self.filterset = filterset
-        self.scope = scope
+        self.owner_id = owner_id
 
     @cached_property
     def concerns(self) -> QuerySet[Concern]:
@@ -49,7 +49,7 @@ class ConcernListing:
 
     def _prepared_page(self, offset: int, limit: int) -> list[tuple[Any, ...]] | None:
         cleaned = self.filterset.form.cleaned_data
-        shape: list[Hashable] = [self.scope, offset, limit]
+        shape: list[Hashable] = ["all" if self.owner_id is None else "own", offset, limit]
         parameters = []
         for name in sorted(cleaned):
             value = cleaned[name]
@@ -63,17 +63,19 @@ class ConcernListing:
             else:
                 return None
 
-        def mark(markers: Markers) -> dict[str, Any]:
-            return {**cleaned, **{name: markers.mark(cleaned[name]) for name in parameters}}
+        def mark(markers: Markers) -> tuple[Any, dict[str, Any]]:
+            owner = None if self.owner_id is None else markers.mark(self.owner_id)
+            return owner, {**cleaned, **{name: markers.mark(cleaned[name]) for name in parameters}}
 
         try:
-            return _shapes.rows(tuple(shape), mark, lambda marked: self._marked_page(marked, offset, limit))
+            return _shapes.rows(tuple(shape), mark, lambda marked: self._marked_page(*marked, offset, limit))
         except Unmarkable:
             return None
 
-    def _marked_page(self, marked: dict[str, Any], offset: int, limit: int) -> QuerySet[Concern]:
+    def _marked_page(self, owner: Any, marked: dict[str, Any], offset: int, limit: int) -> QuerySet[Concern]:
         """The page's rows queryset, built from the marked values instead of the request's."""
         filterset = copy.copy(self.filterset)
+        filterset.queryset = selectors.concern_list_of(owner_id=owner)
         filterset.__dict__.pop("_qs", None)
         form = copy.copy(filterset.form)
         form.cleaned_data = marked

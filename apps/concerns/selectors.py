@@ -110,11 +110,21 @@ def category_get(*, code: str) -> Category | None:
 
 def concern_list(*, user: Any) -> QuerySet[Concern]:
     """Concerns the user may list: all for staff, their own for everyone else."""
+    if user is None or not user.is_authenticated:
+        return Concern.objects.none()
+    return concern_list_of(owner_id=concern_list_owner(user=user))
+
+
+def concern_list_owner(*, user: Any) -> Any | None:
+    """Whose concerns the (signed-in) user may list: None for all (staff), else their own id."""
+    return None if user_has(user, "concerns.view_all") else user.pk
+
+
+def concern_list_of(*, owner_id: Any | None) -> QuerySet[Concern]:
+    """All concerns (``owner_id`` None) or those an owner submitted."""
     # The list rows show the category and the assignee, never the submitter: no join on it.
     concerns = Concern.objects.select_related("category", "assigned_to")
-    if user_has(user, "concerns.view_all"):
-        return concerns
-    return concerns.filter(submitted_by=user)
+    return concerns if owner_id is None else concerns.filter(submitted_by_id=owner_id)
 
 
 class ConcernRow(NamedTuple):

@@ -6,12 +6,14 @@ the looked-up value ever changes. A PreparedLookup builds and compiles its query
 with a marker value, remembers where the marker sits among the parameters, and afterwards
 runs that SQL with the caller's value in its place, turning the rows into model instances
 as the ORM's own iterable does (select_related instances, annotations and
-prefetch_related lookups included).
+prefetch_related lookups included). PreparedShapes does the same for values_list() pages of
+one shape (which filters, how many values), with Markers standing in for several values.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -112,6 +114,7 @@ class Markers:
 
     _INT_BASE = -(2**62)
     _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+    _UUID_BASE = 0xC17E_0000_0000_0000 << 64  # no uuid4: its version digit would be 4
 
     def __init__(self, generation: int = 0) -> None:
         self.generation = generation
@@ -131,6 +134,8 @@ class Markers:
             marker = self._INT_BASE - n - g * 2**40
         elif isinstance(value, datetime) and value.tzinfo is not None:
             marker = self._EPOCH + timedelta(days=g * 100, seconds=n)
+        elif isinstance(value, uuid.UUID):
+            marker = uuid.UUID(int=self._UUID_BASE | g << 64 | n)
         else:
             raise Unmarkable(value)
         self.values[marker] = value
@@ -244,4 +249,4 @@ def _detached(compiler: SQLCompiler, using: str) -> SQLCompiler:
 
 
 def _hashable(value: Any) -> bool:
-    return isinstance(value, str | int | datetime)
+    return isinstance(value, str | int | datetime | uuid.UUID)

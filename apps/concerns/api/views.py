@@ -147,17 +147,14 @@ class ConcernListView(GenericApiView):
     result_key = "concerns"
     cursor_field = "submitted_at"
 
-    def scope(self) -> str:
-        """Who may see which concerns: staff all, others their own."""
-        user = self.request.user
-        return "all" if user_has(user, "concerns.view_all") else f"own:{user.pk}"
-
     def count_cache_key(self) -> str:
-        """Names the filtered set this request lists: the scope and the filters. A filter
-        whose meaning depends on the caller (``assigned_to=me``) must add the caller here."""
+        """Names the filtered set this request lists: whose concerns (staff all, others their
+        own) and the filters. A filter whose meaning depends on the caller (``assigned_to=me``)
+        must add the caller here."""
         user = self.request.user
         params = self.request.query_params
-        scope = self.scope()
+        owner = selectors.concern_list_owner(user=user)
+        scope = "all" if owner is None else f"own:{owner}"
         if params.get("assigned_to") == "me":
             scope += f":me:{user.pk}"
         filters = sorted((name, sorted(params.getlist(name))) for name in params if name not in NOT_FILTERS)
@@ -177,7 +174,8 @@ class ConcernListView(GenericApiView):
     @extend_schema(responses={200: s.ConcernStaffListSerializer(many=True)})
     def get(self, request: Request) -> Response:
         filterset = StrictFilterBackend().validated_filterset(request, self.get_queryset(), self)
-        listing = ConcernListing(filterset=filterset, scope=self.scope())
+        owner_id = selectors.concern_list_owner(user=request.user)
+        listing = ConcernListing(filterset=filterset, owner_id=owner_id)
         if "cursor" in request.query_params and request.query_params.get("sort", "submitted_at") not in {
             "submitted_at",
             "created_at",

@@ -148,3 +148,20 @@ def test_a_filter_that_cannot_be_prepared_takes_the_ordinary_way(staff_member, c
     assert calls == []
     pages(staff_member, {"status": "submitted"})
     assert len(calls) == 1
+
+
+def test_citizens_share_a_shape_and_each_sees_only_their_own(citizen, concerns, monkeypatch):
+    from conftest import make_persona
+
+    neighbour = make_persona("neighbour", "citizen")
+    theirs = make_concern(submitted_by=neighbour.user, category_code="roads", title="Neighbour's pothole")
+    answers: list[Any] = []
+    real_rows = listing._shapes.rows
+    monkeypatch.setattr(listing._shapes, "rows", lambda *a, **k: answers.append(real_rows(*a, **k)) or answers[-1])
+    mine = {concern.tracking_number for concern in concerns if concern.category.code == "roads"}
+    for persona, expected in ((citizen, mine), (neighbour, {theirs.tracking_number}), (citizen, mine)):
+        rows = pages(persona, {"category": "roads"})["rows"]
+        assert {row["tracking_number"] for row in rows} == expected
+    # On PostgreSQL the owner's id is a marked parameter, so one SQL serves both citizens;
+    # SQLite stores UUIDs as text (a transformed value): the ordinary way there.
+    assert all((answer is not None) == (connection.vendor == "postgresql") for answer in answers)

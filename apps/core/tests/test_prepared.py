@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.db.models import F, Prefetch
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.accounts.models import ApiKey, User
 from apps.accounts.services import api_key_create
@@ -164,6 +165,15 @@ def test_a_transformed_or_dropped_value_makes_the_shape_unpreparable(transformed
     assert shapes.rows(("t",), lambda markers: markers.mark("ali"), build) is None
     assert shapes.rows(("t",), lambda markers: markers.mark("bob"), build) is None
     assert len(builds) == 2  # remembered as unpreparable, not built again
+
+
+def test_each_generation_of_markers_differs_and_keeps_the_type():
+    values = ["word", 7, timezone.now(), uuid.uuid4()]
+    first, second = Markers(), Markers(1)
+    marked, twin = [first.mark(value) for value in values], [second.mark(value) for value in values]
+    assert [type(m) for m in marked] == [type(m) for m in twin] == [type(v) for v in values]
+    assert all(a != b for a, b in zip(marked, twin, strict=True))
+    assert list(first.values.values()) == values
 
 
 def test_values_that_shape_the_sql_cannot_be_marked():
