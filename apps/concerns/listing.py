@@ -11,6 +11,7 @@ search that looks like a tracking number, a cursor or a count takes the ordinary
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Hashable
 from functools import cached_property
 from typing import Any
@@ -25,6 +26,8 @@ from apps.concerns.selectors import ConcernRow
 from apps.core.prepared import Markers, PreparedShapes, Unmarkable
 
 _shapes = PreparedShapes(size=256)
+# Query parameters that page or order a list but do not change which concerns are in it.
+NOT_FILTERS = frozenset({"limit", "offset", "page", "per_page", "cursor", "sort", "order"})
 
 
 class ConcernListing:
@@ -40,6 +43,25 @@ class ConcernListing:
     def concerns(self) -> QuerySet[Concern]:
         """The filtered, ordered concerns (model queryset): for counts and cursor pages."""
         return self.filterset.qs
+
+    def total(self) -> int:
+        """How many concerns the list holds, as selectors.concern_count keeps it per filtered
+        set: exact for small lists, else at most COUNT_CACHE_SECONDS old."""
+        text_search = bool(self.filterset.form.cleaned_data.get("q"))
+        return selectors.concern_count(
+            concerns=lambda: self.concerns, cache_key=self._count_key(), text_search=text_search
+        )
+
+    def _count_key(self) -> str:
+        """Names the filtered set: whose concerns and the filters given. A filter whose
+        meaning depends on the caller (``assigned_to=me``) adds the caller."""
+        params = self.filterset.data
+        scope = "all" if self.owner_id is None else f"own:{self.owner_id}"
+        if params.get("assigned_to") == "me":
+            scope += f":me:{self.filterset.request.user.pk}"
+        filters = sorted((name, sorted(params.getlist(name))) for name in params if name not in NOT_FILTERS)
+        digest = hashlib.sha256(repr((scope, filters)).encode()).hexdigest()[:40]
+        return f"concerns:list-total:{digest}"
 
     def page(self, offset: int, limit: int) -> list[ConcernRow]:
         found = self._prepared_page(offset, limit)

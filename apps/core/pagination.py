@@ -121,23 +121,29 @@ class EnvelopePagination(BasePagination):
 
     # -- offset / page -------------------------------------------------------------------
     def _paginate_offset(self, queryset: QuerySet, request: Request, default: int, maximum: int) -> list:
+        page, limit, offset = self._offset_window(request, default, maximum)
+        self._offset_pagination(page, limit, queryset.count())
+        return list(queryset[offset : offset + limit])
+
+    @staticmethod
+    def _offset_window(request: Request, default: int, maximum: int) -> tuple[int, int, int]:
+        """(page, limit, offset) from ``limit``/``offset`` or ``page``/``per_page``."""
         params = request.query_params
         if "page" in params or "per_page" in params:
             limit = positive_int_param(request, "per_page", default, maximum=maximum)
             page = positive_int_param(request, "page", 1, maximum=MAX_OFFSET // limit + 1)
-            offset = (page - 1) * limit
-        else:
-            limit = positive_int_param(request, "limit", default, maximum=maximum)
-            offset = positive_int_param(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
-            page = offset // limit + 1
-        total = queryset.count()
+            return page, limit, (page - 1) * limit
+        limit = positive_int_param(request, "limit", default, maximum=maximum)
+        offset = positive_int_param(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
+        return offset // limit + 1, limit, offset
+
+    def _offset_pagination(self, page: int, limit: int, total: int) -> None:
         self.pagination = {
             "page": page,
             "per_page": limit,
             "total": total,
             "pages": math.ceil(total / limit) if total else 0,
         }
-        return list(queryset[offset : offset + limit])
 
     # -- keyset cursor -------------------------------------------------------------------
     def _paginate_cursor(self, queryset: QuerySet, request: Request, field: str, default: int, maximum: int) -> list:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-import math
 from typing import Any
 
 from django.http import FileResponse, QueryDict
@@ -20,7 +18,7 @@ from apps.concerns.selectors import View
 from apps.core.api.base import ApiView, GenericApiView
 from apps.core.exceptions import BadRequest
 from apps.core.filters import StrictFilterBackend
-from apps.core.pagination import MAX_OFFSET, EnvelopePagination, positive_int_param
+from apps.core.pagination import EnvelopePagination
 from apps.core.permissions import Authenticated, Public, require, user_has
 from apps.core.responses import envelope, message
 
@@ -68,54 +66,26 @@ def get_concern_or_404(identifier: str) -> Concern:
     return concern
 
 
-# Query parameters that page or order a list but do not change which concerns are in it.
-NOT_FILTERS = frozenset({"limit", "offset", "page", "per_page", "cursor", "sort", "order"})
-
-
 class ConcernListPagination(EnvelopePagination):
-    """EnvelopePagination whose offset pages get ``total`` without counting when they can.
+    """EnvelopePagination over an apps.concerns.listing.ConcernListing: its pages are
+    selectors.ConcernRow tuples, and ``total`` comes without counting when it can.
 
     A page that is not full ends the list, so its total is exact from the page itself
-    (offset + rows) and no COUNT runs. Otherwise the list is counted, and a total of
-    selectors.COUNT_CACHE_MIN_ROWS or more (TEXT_COUNT_CACHE_MIN_ROWS when ``q`` searches the
-    text) is counted at most every selectors.COUNT_CACHE_SECONDS per set of filters (see
-    selectors.concern_count): such a total, and ``pages``, which is always derived from it,
-    may miss the concerns created or deleted in the last 10 seconds (20 at most, while a
-    recount is under way). It is never below what the page shows. Cursor pages have no total and are unchanged."""
-
-    view: Any = None  # the list view, which names the filtered set for the count's cache
+    (offset + rows) and no COUNT runs. Otherwise the total is ConcernListing.total(): for a
+    list of selectors.COUNT_CACHE_MIN_ROWS or more (TEXT_COUNT_CACHE_MIN_ROWS when ``q``
+    searches the text) it is counted at most every selectors.COUNT_CACHE_SECONDS per set of
+    filters, so it, and ``pages``, which is always derived from it, may miss the concerns
+    created or deleted in the last 10 seconds (20 at most, while a recount is under way).
+    It is never below what the page shows. Cursor pages have no total."""
 
     def _paginate_offset(  # type: ignore[override]
         self, listing: ConcernListing, request: Request, default: int, maximum: int
     ) -> list:
-        params = request.query_params
-        if "page" in params or "per_page" in params:
-            limit = positive_int_param(request, "per_page", default, maximum=maximum)
-            page = positive_int_param(request, "page", 1, maximum=MAX_OFFSET // limit + 1)
-            offset = (page - 1) * limit
-        else:
-            limit = positive_int_param(request, "limit", default, maximum=maximum)
-            offset = positive_int_param(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
-            page = offset // limit + 1
+        page, limit, offset = self._offset_window(request, default, maximum)
         rows = listing.page(offset, limit)
         shown = offset + len(rows) if rows else 0  # at least this many exist
-        if len(rows) < limit and (rows or offset == 0):
-            total = shown  # the last page: nothing after it
-        else:  # a full page, or one past the end
-            key = getattr(self.view, "count_cache_key", None)
-            searched = bool(params.get("q", "").strip())
-            counted = (
-                selectors.concern_count(concerns=lambda: listing.concerns, cache_key=key(), text_search=searched)
-                if key
-                else listing.concerns.count()
-            )
-            total = max(counted, shown)
-        self.pagination = {
-            "page": page,
-            "per_page": limit,
-            "total": total,
-            "pages": math.ceil(total / limit) if total else 0,
-        }
+        last_page = len(rows) < limit and (rows or offset == 0)  # nothing after it
+        self._offset_pagination(page, limit, shown if last_page else max(listing.total(), shown))
         return rows
 
     def _paginate_cursor(  # type: ignore[override]
@@ -123,13 +93,6 @@ class ConcernListPagination(EnvelopePagination):
     ) -> list:
         rows = selectors.concern_rows(listing.concerns)
         return super()._paginate_cursor(rows, request, field, default, maximum)
-
-    def paginate_queryset(self, listing: ConcernListing, request: Request, view: Any = None) -> list:  # type: ignore[override]
-        """A page of selectors.ConcernRow. A count, when one is needed, is of the filtered
-        concerns themselves (the rows' joins would keep PostgreSQL from counting through an
-        index)."""
-        self.view = view
-        return super().paginate_queryset(listing, request, view)  # type: ignore[arg-type]
 
 
 class ConcernListView(GenericApiView):
@@ -147,20 +110,6 @@ class ConcernListView(GenericApiView):
     result_key = "concerns"
     cursor_field = "submitted_at"
 
-    def count_cache_key(self) -> str:
-        """Names the filtered set this request lists: whose concerns (staff all, others their
-        own) and the filters. A filter whose meaning depends on the caller (``assigned_to=me``)
-        must add the caller here."""
-        user = self.request.user
-        params = self.request.query_params
-        owner = selectors.concern_list_owner(user=user)
-        scope = "all" if owner is None else f"own:{owner}"
-        if params.get("assigned_to") == "me":
-            scope += f":me:{user.pk}"
-        filters = sorted((name, sorted(params.getlist(name))) for name in params if name not in NOT_FILTERS)
-        digest = hashlib.sha256(repr((scope, filters)).encode()).hexdigest()[:40]
-        return f"concerns:list-total:{digest}"
-
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):
             return Concern.objects.none()
@@ -173,8 +122,9 @@ class ConcernListView(GenericApiView):
 
     @extend_schema(responses={200: s.ConcernStaffListSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        filterset = StrictFilterBackend().validated_filterset(request, self.get_queryset(), self)
         owner_id = selectors.concern_list_owner(user=request.user)
+        concerns = selectors.concern_list_of(owner_id=owner_id)
+        filterset = StrictFilterBackend().validated_filterset(request, concerns, self)
         listing = ConcernListing(filterset=filterset, owner_id=owner_id)
         if "cursor" in request.query_params and request.query_params.get("sort", "submitted_at") not in {
             "submitted_at",
