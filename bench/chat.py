@@ -31,9 +31,11 @@ Run: .venv/bin/python bench/chat.py   (needs wrk, PostgreSQL and Redis on loopba
 Targets: (a)/(b) req/s >= 40%, processing p95 <= 50 ms, SSE first event p95 <= 100 ms.
 
 BENCH_HTTP=gunicorn serves (a), (b) and the warm-up with the production image's HTTP server,
-gunicorn sync -w 2 (its own CONN_MAX_AGE), and keeps the Daphne process for (c) only: with one
-request per worker at a time, processing_time_ms no longer includes the time a request's thread
-waits for the GIL while Daphne runs the other 15.
+gunicorn sync with BENCH_WORKERS workers (default 4, the image's WEB_CONCURRENCY; its own
+CONN_MAX_AGE), and keeps the Daphne process for (c) only: with one request per worker at a
+time, processing_time_ms no longer includes the time a request's thread waits for the GIL
+while Daphne runs the other 15. A chat message spends most of its time waiting for
+PostgreSQL's round trips, so the worker count matters to it far more than to the floor.
 
 BENCH_DURATION (s, default 15), BENCH_ROUNDS (default 1; each figure keeps its best round),
 BENCH_CONNECTIONS (default 16, as bench/foundation.py uses), BENCH_SSE (default 50),
@@ -79,7 +81,8 @@ from bench.common import (  # noqa: E402
 )
 
 DAPHNE = ["daphne", "-b", "127.0.0.1", "-p", "{port}", "citizenai.asgi:application"]
-GUNICORN_SYNC = ["gunicorn", "-b", "127.0.0.1:{port}", "citizenai.wsgi:application", "-w", "2"]
+GUNICORN_WORKERS = os.environ.get("BENCH_WORKERS", "4")  # the production image's WEB_CONCURRENCY
+GUNICORN_SYNC = ["gunicorn", "-b", "127.0.0.1:{port}", "citizenai.wsgi:application", "-w", GUNICORN_WORKERS]
 NO_PERSISTENT_DB = {"DATABASE_CONN_MAX_AGE": "0"}  # what Django's docs advise under ASGI
 LUA = Path(__file__).resolve().parent / "chat_post.lua"
 DURATION_S = int(os.environ.get("BENCH_DURATION", "15"))
@@ -756,7 +759,7 @@ def main() -> None:
         # CONN_MAX_AGE=0 under ASGI: see the module docstring.
         label = "One Daphne process for (a), (b) and (c)"
         if HTTP_SERVER == "gunicorn":
-            label = "gunicorn sync -w 2 for (a) and (b), one Daphne process for (c)"
+            label = f"gunicorn sync -w {GUNICORN_WORKERS} for (a) and (b), one Daphne process for (c)"
         servers: list[Server] = []
         best: Figures | None = None
         try:

@@ -154,7 +154,9 @@ def _edit_or_store_user_message(
     )
 
 
-@transaction.atomic
+# No savepoint when exchange_run nests it: an error there ends the whole exchange anyway,
+# and each savepoint cost two round trips to PostgreSQL.
+@transaction.atomic(savepoint=False)
 def exchange_prepare(
     *,
     conversation: Conversation,
@@ -224,7 +226,7 @@ def answer_chunks(prepared: Prepared) -> Iterator[str]:
     prepared.text = prepared.reply.text
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # as exchange_prepare
 def exchange_finish(*, prepared: Prepared) -> Message:
     if prepared.conversation_unsaved:
         conversation = prepared.conversation

@@ -1,0 +1,53 @@
+"""An exchange without an LLM is one transaction with no savepoints: it costs a fixed number
+of statements, and when any part of it fails nothing of it is kept."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.chat import services
+from apps.chat.engine import agents
+from apps.chat.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db(transaction=True)  # real commits, as in production
+
+
+@pytest.fixture
+def conversation(citizen) -> Conversation:
+    principal = services.Principal(user=citizen.user, api_key=citizen.api_key)
+    return services.conversation_get_or_create(principal=principal, session_id="tx")[0]
+
+
+def test_an_exchange_commits_once_without_savepoints(citizen, conversation) -> None:
+    services.exchange_run(conversation=conversation, user=citizen.user, text="hello")  # warm caches
+    with CaptureQueriesContext(connection) as queries:
+        services.exchange_run(conversation=conversation, user=citizen.user, text="hello again")
+    statements = [query["sql"].split()[0].upper() for query in queries]
+    assert not [s for s in statements if s in {"SAVEPOINT", "RELEASE"}], statements
+    assert statements.count("INSERT") >= 2  # the two messages (and the outbox event)
+    assert Message.objects.filter(conversation=conversation).count() == 4
+
+
+def test_a_failure_while_answering_keeps_nothing(citizen, conversation, monkeypatch) -> None:
+    def broken(turn: agents.Turn) -> agents.Reply:
+        raise RuntimeError("agent failed")
+
+    for agent_id in list(agents.HANDLERS):
+        monkeypatch.setitem(agents.HANDLERS, agent_id, broken)
+    with pytest.raises(RuntimeError):
+        services.exchange_run(conversation=conversation, user=citizen.user, text="hello")
+    assert not Message.objects.filter(conversation=conversation).exists()
+
+
+def test_a_failure_while_storing_the_answer_keeps_nothing(citizen, conversation, monkeypatch) -> None:
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("outbox failed")
+
+    monkeypatch.setattr(services, "event_publish", broken)
+    before = Conversation.objects.get(pk=conversation.pk).updated_at
+    with pytest.raises(RuntimeError):
+        services.exchange_run(conversation=conversation, user=citizen.user, text="hello")
+    assert not Message.objects.filter(conversation=conversation).exists()
+    assert Conversation.objects.get(pk=conversation.pk).updated_at == before
