@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.db import transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 T = TypeVar("T")
@@ -103,8 +104,9 @@ class ReusingRedisCache(RedisCache):
     class and settings (address, database, password, TLS): borrowing from the pool through
     the client's command and retry layers cost about 150 µs of CPU per call against about
     60 µs for the round trip itself (bench/profile_stack.py), and the script runs on every
-    authenticated request. A connection error closes it and is raised as the client would
-    raise it; the next call reconnects."""
+    authenticated request. A connection that answered before and is found closed is
+    replaced once; other errors close it and are raised as the client would raise them, and
+    the next call reconnects."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
@@ -125,10 +127,28 @@ class ReusingRedisCache(RedisCache):
         return script
 
     def _run_script(self, source: str, sha: str, arguments: list[Any]) -> Any:
-        connection = getattr(self._held, "connection", None)
+        held = self._held
+        connection = getattr(held, "connection", None)
         if connection is None or connection.pid != os.getpid():  # a forked worker needs its own socket
             pool = self._cache._get_connection_pool(write=True)
-            connection = self._held.connection = pool.connection_class(**pool.connection_kwargs)
+            connection = held.connection = pool.connection_class(**pool.connection_kwargs)
+            held.answered = False
+        try:
+            reply = self._evalsha(connection, source, sha, arguments)
+        except RedisConnectionError:
+            connection.disconnect()
+            if not held.answered:
+                raise
+            # A socket that answered before and is now closed (the server restarted, or
+            # closed it as idle) never ran the command: once more on a new one, as the
+            # client's own retry would. A timeout is not retried: the script may have run.
+            held.answered = False
+            reply = self._evalsha(connection, source, sha, arguments)
+        held.answered = True
+        return reply
+
+    @staticmethod
+    def _evalsha(connection: Any, source: str, sha: str, arguments: list[Any]) -> Any:
         try:
             connection.send_command("EVALSHA", sha, *arguments)
             try:

@@ -70,16 +70,45 @@ def test_a_script_error_leaves_the_connection_usable(redis_cache: ReusingRedisCa
     assert _held_id(redis_cache) == held
 
 
-def test_a_dropped_connection_is_raised_once_then_replaced(redis_cache: ReusingRedisCache) -> None:
+def test_a_closed_connection_is_replaced_and_the_script_runs_once(redis_cache: ReusingRedisCache) -> None:
     key = f"{uuid.uuid4().hex}:n"
     script = redis_cache.script(ECHO)
     script(keys=[key], args=["a"])
     killed = _held_id(redis_cache)
-    _client(redis_cache).client_kill_filter(_id=killed)
-    with pytest.raises(redis.ConnectionError):
-        script(keys=[key], args=["b"])
-    assert script(keys=[key], args=["c"]) == [b"c", 2]  # the failed call counted nothing
+    _client(redis_cache).client_kill_filter(_id=killed)  # as a restarted server or an idle timeout
+    assert script(keys=[key], args=["b"]) == [b"b", 2]
     assert _held_id(redis_cache) != killed
+    assert int(_client(redis_cache).get(key)) == 2
+
+
+def test_a_new_connection_that_fails_is_not_retried(redis_cache: ReusingRedisCache, monkeypatch) -> None:
+    script = redis_cache.script(ECHO)
+    script(keys=["k"], args=["a"])
+    sends: list[tuple] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        sends.append(args)
+        raise redis.ConnectionError("refused")
+
+    monkeypatch.setattr(redis_cache._held.connection, "send_command", refuse)
+    with pytest.raises(redis.ConnectionError):
+        script(keys=["k"], args=["b"])
+    assert len(sends) == 2  # the old socket, then one new one
+
+
+def test_a_timeout_is_not_retried(redis_cache: ReusingRedisCache, monkeypatch) -> None:
+    script = redis_cache.script(ECHO)
+    script(keys=["k"], args=["a"])
+    reads: list[int] = []
+
+    def slow(*args: object, **kwargs: object) -> None:
+        reads.append(1)
+        raise redis.TimeoutError("timed out")
+
+    monkeypatch.setattr(redis_cache._held.connection, "read_response", slow)
+    with pytest.raises(redis.TimeoutError):
+        script(keys=["k"], args=["b"])
+    assert reads == [1]  # the script may have run: it is not sent again
 
 
 def test_an_unreachable_server_raises_the_clients_error() -> None:
