@@ -155,7 +155,8 @@ def _edit_or_store_user_message(
 
 
 # No savepoint when exchange_run nests it: an error there ends the whole exchange anyway,
-# and each savepoint cost two round trips to PostgreSQL.
+# and each savepoint cost two round trips to PostgreSQL. So any error inside marks an
+# enclosing transaction for rollback: a caller must not catch it and go on in that one.
 @transaction.atomic(savepoint=False)
 def exchange_prepare(
     *,

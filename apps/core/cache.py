@@ -23,13 +23,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.db import transaction
+from redis.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -100,67 +101,69 @@ class ReusingRedisCache(RedisCache):
     """Also runs Lua scripts against the cache's own server, for the few places where two
     operations in one round trip matter (apps/accounts/credential_cache.py).
 
-    A script runs over a connection its thread keeps to itself, made with the pool's own
-    class and settings (address, database, password, TLS): borrowing from the pool through
-    the client's command and retry layers cost about 150 µs of CPU per call against about
-    60 µs for the round trip itself (bench/profile_stack.py), and the script runs on every
-    authenticated request. A connection that answered before and is found closed is
-    replaced once; other errors close it and are raised as the client would raise them, and
-    the next call reconnects."""
+    Scripts run over connections of their own, made with the pool's class and settings
+    (address, database, password, TLS) and kept idle per process between calls: borrowing
+    from the pool through the client's command and retry layers cost about 150 µs of CPU per
+    call against about 60 µs for the round trip itself (bench/profile_stack.py), and the
+    script runs on every authenticated request. A list rather than a per-thread connection,
+    because Django's ASGI handler runs each request on a new thread. An idle connection the
+    server has closed (a restart, an idle timeout) is noticed before anything is sent on it
+    and replaced; an error once a script is sent is raised as the client would raise it and
+    never retried, since the script may have run."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
         self._scripts: dict[str, Callable[..., Any]] = {}
-        self._held = threading.local()
+        self._idle: deque[AbstractConnection] = deque()  # append() and pop() are atomic
+        self._idle_pid = os.getpid()
 
     def script(self, source: str) -> Callable[..., Any]:
         """A callable running ``source`` (call it with keys= and args=) on the primary server."""
-        script = self._scripts.get(source)
-        if script is None:
+        found = self._scripts.get(source)
+        if found is None:
             sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
-            def script(*, keys: list[str], args: list[Any]) -> Any:
+            def run(*, keys: list[str], args: list[Any]) -> Any:
                 return self._run_script(source, sha, [len(keys), *keys, *args])
 
-            self._scripts[source] = script
-        return script
+            found = self._scripts[source] = run
+        return found
+
+    def _connection(self) -> AbstractConnection:
+        if self._idle_pid != os.getpid():  # a forked worker must not share its parent's sockets
+            self._idle, self._idle_pid = deque(), os.getpid()
+        while True:
+            try:
+                connection = self._idle.pop()
+            except IndexError:
+                pool = self._cache._get_connection_pool(write=True)
+                return pool.connection_class(**pool.connection_kwargs)
+            try:
+                stale = connection.can_read()  # an idle socket has nothing to read unless closed
+            except RedisConnectionError:
+                stale = True
+            if not stale:
+                return connection
+            connection.disconnect()
 
     def _run_script(self, source: str, sha: str, arguments: list[Any]) -> Any:
-        held = self._held
-        connection = getattr(held, "connection", None)
-        if connection is None or connection.pid != os.getpid():  # a forked worker needs its own socket
-            pool = self._cache._get_connection_pool(write=True)
-            connection = held.connection = pool.connection_class(**pool.connection_kwargs)
-            held.answered = False
-        try:
-            reply = self._evalsha(connection, source, sha, arguments)
-        except RedisConnectionError:
-            connection.disconnect()
-            if not held.answered:
-                raise
-            # A socket that answered before and is now closed (the server restarted, or
-            # closed it as idle) never ran the command: once more on a new one, as the
-            # client's own retry would. A timeout is not retried: the script may have run.
-            held.answered = False
-            reply = self._evalsha(connection, source, sha, arguments)
-        held.answered = True
-        return reply
-
-    @staticmethod
-    def _evalsha(connection: Any, source: str, sha: str, arguments: list[Any]) -> Any:
+        connection = self._connection()
         try:
             connection.send_command("EVALSHA", sha, *arguments)
             try:
-                return connection.read_response()
+                reply = connection.read_response()
             except NoScriptError:  # a restarted or flushed server: send the source once
                 connection.send_command("EVAL", source, *arguments)
-                return connection.read_response()
+                reply = connection.read_response()
         except ResponseError:
-            raise  # the connection is still in step with the server
-        except BaseException:
-            connection.disconnect()  # a reply may be left unread: never reuse this socket as is
+            self._idle.append(connection)  # still in step with the server
             raise
+        except BaseException:
+            connection.disconnect()  # a reply may be left unread: this socket is not reused
+            raise
+        self._idle.append(connection)
+        return reply
 
     def encode(self, value: Any) -> bytes:
         return self._cache._serializer.dumps(value)

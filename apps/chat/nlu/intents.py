@@ -151,13 +151,23 @@ class _LinearModel:
 
     def __init__(self, pipeline: Pipeline) -> None:
         features, classifier = pipeline.steps[0][1], pipeline.steps[-1][1]
-        if len(classifier.classes_) <= 2 or any(
-            v.norm != "l2" or not v.sublinear_tf or not v.use_idf for _, v in features.transformer_list
+        vectorizers = [vectorizer for _, vectorizer in features.transformer_list]
+        if (
+            len(classifier.classes_) <= 2  # two classes would take the sigmoid, not the softmax
+            or features.transformer_weights is not None
+            or not all(isinstance(vectorizer, TfidfVectorizer) for vectorizer in vectorizers)
+            or any(
+                v.norm != "l2" or not v.sublinear_tf or not v.use_idf or v.binary or v.dtype is not np.float64
+                for v in vectorizers
+            )
         ):
-            raise ValueError("_LinearModel mirrors build_pipeline(): multinomial, sublinear tf-idf, l2 norm")
+            raise ValueError(
+                "_LinearModel mirrors build_pipeline(): more than two intents, unweighted blocks of "
+                "float64 sublinear tf-idf with l2 norm"
+            )
         self._blocks: list[tuple[Callable[[str], list[str]], dict[str, int], np.ndarray, int]] = []
         offset = 0
-        for _, vectorizer in features.transformer_list:
+        for vectorizer in vectorizers:
             self._blocks.append((vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_, offset))
             offset += len(vectorizer.vocabulary_)
         self._coefficients = np.ascontiguousarray(classifier.coef_.T)  # a row per feature

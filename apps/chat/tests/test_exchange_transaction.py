@@ -8,19 +8,25 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.chat import services
-from apps.chat.engine import agents
+from apps.chat.engine import agents, llm
 from apps.chat.models import Conversation, Message
+from conftest import Persona
 
-pytestmark = pytest.mark.django_db(transaction=True)  # real commits, as in production
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)  # real commits
+
+
+@pytest.fixture(autouse=True)
+def embedded_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(llm, "llm_configured", lambda: False)  # with an LLM the halves commit apart
 
 
 @pytest.fixture
-def conversation(citizen) -> Conversation:
+def conversation(citizen: Persona) -> Conversation:
     principal = services.Principal(user=citizen.user, api_key=citizen.api_key)
     return services.conversation_get_or_create(principal=principal, session_id="tx")[0]
 
 
-def test_an_exchange_commits_once_without_savepoints(citizen, conversation) -> None:
+def test_an_exchange_commits_once_without_savepoints(citizen: Persona, conversation: Conversation) -> None:
     services.exchange_run(conversation=conversation, user=citizen.user, text="hello")  # warm caches
     with CaptureQueriesContext(connection) as queries:
         services.exchange_run(conversation=conversation, user=citizen.user, text="hello again")
@@ -30,7 +36,9 @@ def test_an_exchange_commits_once_without_savepoints(citizen, conversation) -> N
     assert Message.objects.filter(conversation=conversation).count() == 4
 
 
-def test_a_failure_while_answering_keeps_nothing(citizen, conversation, monkeypatch) -> None:
+def test_a_failure_while_answering_keeps_nothing(
+    citizen: Persona, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(turn: agents.Turn) -> agents.Reply:
         raise RuntimeError("agent failed")
 
@@ -41,7 +49,9 @@ def test_a_failure_while_answering_keeps_nothing(citizen, conversation, monkeypa
     assert not Message.objects.filter(conversation=conversation).exists()
 
 
-def test_a_failure_while_storing_the_answer_keeps_nothing(citizen, conversation, monkeypatch) -> None:
+def test_a_failure_while_storing_the_answer_keeps_nothing(
+    citizen: Persona, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(**kwargs: object) -> None:
         raise RuntimeError("outbox failed")
 

@@ -1,4 +1,4 @@
-"""ReusingRedisCache.script: Lua scripts over a connection each thread keeps (apps/core/cache.py).
+"""ReusingRedisCache.script: Lua scripts over connections kept idle per process (apps/core/cache.py).
 
 These talk to a real Redis: REDIS_URL when the suite runs on the services, else the machine's
 own on 127.0.0.1 (database 12, as test_ratelimit's Redis test uses).
@@ -6,6 +6,7 @@ own on 127.0.0.1 (database 12, as test_ratelimit's Redis test uses).
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -24,117 +25,130 @@ def redis_cache() -> Iterator[ReusingRedisCache]:
     url = settings.REDIS_URL or "redis://127.0.0.1:6379/12"
     backend = ReusingRedisCache(url, {"KEY_PREFIX": f"test-cache-{uuid.uuid4().hex}"})
     yield backend
-    held = getattr(backend._held, "connection", None)
-    if held is not None:
-        held.disconnect()
+    client = _client(backend)
+    for key in client.scan_iter(f"{backend.key_prefix}*", count=1000):
+        client.delete(key)
+    for connection in backend._idle:
+        connection.disconnect()
+
+
+@pytest.fixture
+def key(redis_cache: ReusingRedisCache) -> str:
+    return f"{redis_cache.key_prefix}:{uuid.uuid4().hex}"
 
 
 def _client(backend: ReusingRedisCache) -> redis.Redis:
     return backend._cache.get_client(write=True)
 
 
-def _held_id(backend: ReusingRedisCache) -> int:
-    connection = backend._held.connection
-    connection.send_command("CLIENT", "ID")
-    return int(connection.read_response())
+def _idle_ids(backend: ReusingRedisCache) -> list[int]:
+    ids = []
+    for connection in backend._idle:
+        connection.send_command("CLIENT", "ID")
+        ids.append(int(connection.read_response()))
+    return ids
 
 
-def test_a_script_runs_and_keeps_its_connection(redis_cache: ReusingRedisCache) -> None:
-    key = f"{uuid.uuid4().hex}:n"
+def test_a_script_runs_and_its_connection_is_kept(redis_cache: ReusingRedisCache, key: str) -> None:
     script = redis_cache.script(ECHO)
     assert script(keys=[key], args=["a"]) == [b"a", 1]
-    first = _held_id(redis_cache)
+    first = _idle_ids(redis_cache)
+    assert len(first) == 1
     assert script(keys=[key], args=["b"]) == [b"b", 2]
-    assert _held_id(redis_cache) == first
+    assert _idle_ids(redis_cache) == first
     assert redis_cache.script(ECHO) is script
     assert int(_client(redis_cache).get(key)) == 2
 
 
-def test_a_server_that_lost_its_scripts_gets_the_source(redis_cache: ReusingRedisCache) -> None:
-    key = f"{uuid.uuid4().hex}:n"
+def test_short_lived_threads_share_the_kept_connection(redis_cache: ReusingRedisCache, key: str) -> None:
+    """Django's ASGI handler runs each request on a new thread."""
+    script = redis_cache.script(ECHO)
+    script(keys=[key], args=["main"])
+    first = _idle_ids(redis_cache)
+    for _ in range(4):
+        thread = threading.Thread(target=lambda: script(keys=[key], args=["thread"]))
+        thread.start()
+        thread.join()
+    assert _idle_ids(redis_cache) == first
+    assert int(_client(redis_cache).get(key)) == 5
+
+
+def test_a_server_that_lost_its_scripts_gets_the_source(redis_cache: ReusingRedisCache, key: str) -> None:
     script = redis_cache.script(ECHO)
     assert script(keys=[key], args=["a"]) == [b"a", 1]
-    _client(redis_cache).script_flush()
+    _client(redis_cache).script_flush()  # harmless to others: every client falls back to EVAL
     assert script(keys=[key], args=["b"]) == [b"b", 2]
     assert script(keys=[key], args=["c"]) == [b"c", 3]  # loaded again by EVAL
 
 
-def test_a_script_error_leaves_the_connection_usable(redis_cache: ReusingRedisCache) -> None:
-    key = f"{uuid.uuid4().hex}:s"
+def test_a_script_error_leaves_the_connection_usable(redis_cache: ReusingRedisCache, key: str) -> None:
     _client(redis_cache).set(key, "not a number")
     script = redis_cache.script(ECHO)
     with pytest.raises(redis.ResponseError):
         script(keys=[key], args=["a"])
-    held = _held_id(redis_cache)
+    kept = _idle_ids(redis_cache)
+    assert len(kept) == 1
     assert script(keys=[f"{key}2"], args=["b"]) == [b"b", 1]
-    assert _held_id(redis_cache) == held
+    assert _idle_ids(redis_cache) == kept
 
 
-def test_a_closed_connection_is_replaced_and_the_script_runs_once(redis_cache: ReusingRedisCache) -> None:
-    key = f"{uuid.uuid4().hex}:n"
+def test_a_connection_the_server_closed_is_replaced_before_sending(redis_cache: ReusingRedisCache, key: str) -> None:
     script = redis_cache.script(ECHO)
     script(keys=[key], args=["a"])
-    killed = _held_id(redis_cache)
+    [killed] = _idle_ids(redis_cache)
     _client(redis_cache).client_kill_filter(_id=killed)  # as a restarted server or an idle timeout
     assert script(keys=[key], args=["b"]) == [b"b", 2]
-    assert _held_id(redis_cache) != killed
-    assert int(_client(redis_cache).get(key)) == 2
+    [replacement] = _idle_ids(redis_cache)
+    assert replacement != killed
+    assert int(_client(redis_cache).get(key)) == 2  # counted once
 
 
-def test_a_new_connection_that_fails_is_not_retried(redis_cache: ReusingRedisCache, monkeypatch) -> None:
+def test_an_error_after_sending_is_raised_and_never_retried(
+    redis_cache: ReusingRedisCache, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     script = redis_cache.script(ECHO)
-    script(keys=["k"], args=["a"])
-    sends: list[tuple] = []
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        sends.append(args)
-        raise redis.ConnectionError("refused")
-
-    monkeypatch.setattr(redis_cache._held.connection, "send_command", refuse)
-    with pytest.raises(redis.ConnectionError):
-        script(keys=["k"], args=["b"])
-    assert len(sends) == 2  # the old socket, then one new one
-
-
-def test_a_timeout_is_not_retried(redis_cache: ReusingRedisCache, monkeypatch) -> None:
-    script = redis_cache.script(ECHO)
-    script(keys=["k"], args=["a"])
+    script(keys=[key], args=["a"])
+    [connection] = redis_cache._idle
     reads: list[int] = []
 
-    def slow(*args: object, **kwargs: object) -> None:
+    def lost(*args: object, **kwargs: object) -> None:
         reads.append(1)
         raise redis.TimeoutError("timed out")
 
-    monkeypatch.setattr(redis_cache._held.connection, "read_response", slow)
+    monkeypatch.setattr(connection, "read_response", lost)
     with pytest.raises(redis.TimeoutError):
-        script(keys=["k"], args=["b"])
+        script(keys=[key], args=["b"])
     assert reads == [1]  # the script may have run: it is not sent again
+    assert not redis_cache._idle  # nor is the socket kept
+    monkeypatch.undo()
+    assert script(keys=[key], args=["c"]) == [b"c", 3]
 
 
 def test_an_unreachable_server_raises_the_clients_error() -> None:
     backend = ReusingRedisCache("redis://127.0.0.1:1/0", {})
     with pytest.raises(redis.ConnectionError):
         backend.script(ECHO)(keys=["k"], args=["a"])
+    assert not backend._idle
 
 
-def test_each_thread_and_each_forked_process_has_its_own_connection(redis_cache: ReusingRedisCache) -> None:
-    key = f"{uuid.uuid4().hex}:n"
+def test_a_forked_worker_does_not_reuse_its_parents_connections(redis_cache: ReusingRedisCache, key: str) -> None:
     script = redis_cache.script(ECHO)
-    script(keys=[key], args=["main"])
-    main = _held_id(redis_cache)
-    seen: list[int] = []
-
-    def in_thread() -> None:
-        script(keys=[key], args=["thread"])
-        seen.append(_held_id(redis_cache))
-        redis_cache._held.connection.disconnect()
-
-    thread = threading.Thread(target=in_thread)
-    thread.start()
-    thread.join()
-    assert seen and seen[0] != main
-    assert _held_id(redis_cache) == main
-
-    redis_cache._held.connection.pid = -1  # as a forked worker would find it
-    assert script(keys=[key], args=["child"]) == [b"child", 3]
-    assert _held_id(redis_cache) != main
+    script(keys=[key], args=["parent"])
+    [parent] = _idle_ids(redis_cache)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the connection it used, then leave without cleanup
+        try:
+            script(keys=[key], args=["child"])
+            [child] = _idle_ids(redis_cache)
+            os.write(write, str(child).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    child = int(os.read(read, 64) or b"0")
+    os.close(read)
+    assert status == 0
+    assert child and child != parent
+    assert _idle_ids(redis_cache) == [parent]
+    assert script(keys=[key], args=["again"]) == [b"again", 3]
