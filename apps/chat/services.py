@@ -73,14 +73,21 @@ def principal_for(request: Any) -> Principal:
 
 
 def conversation_get_or_create(
-    *, principal: Principal, session_id: str | None, title: str = "", context: dict[str, Any] | None = None
+    *,
+    principal: Principal,
+    session_id: str | None,
+    title: str = "",
+    context: dict[str, Any] | None = None,
+    lock: bool = False,
 ) -> tuple[Conversation, bool]:
     """The caller's conversation with this id, created on first use. Someone else's id is a
-    404, exactly like an unknown one would be for reading."""
+    404, exactly like an unknown one would be for reading. With ``lock`` (inside a
+    transaction) an existing row is read with FOR UPDATE."""
     if session_id is not None and not SESSION_ID.match(session_id):
         raise ValidationError({"session_id": ["Use 1 to 64 letters, digits, '_' or '-'."]})
     if session_id:
-        existing = Conversation.objects.filter(pk=session_id).first()
+        conversations = Conversation.objects.select_for_update() if lock else Conversation.objects
+        existing = conversations.filter(pk=session_id).first()
         if existing is not None:
             if not principal.owns(existing):
                 raise NotFound("No conversation with this id.")
@@ -165,9 +172,11 @@ def exchange_prepare(
     text: str,
     user_message_id: uuid.UUID | None = None,
     finish_in_same_transaction: bool = False,
+    locked: bool = False,
 ) -> Prepared:
     started = time.perf_counter()
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if not locked:  # else the caller read it with FOR UPDATE in this transaction
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if conversation.status == ConversationStatus.CLOSED:
         conversation.status, conversation.closed_at = ConversationStatus.ACTIVE, None
     understood = understand(text)
@@ -291,12 +300,43 @@ def exchange_finish(*, prepared: Prepared) -> Message:
     return answer
 
 
+def conversation_exchange(
+    *,
+    principal: Principal,
+    session_id: str,
+    user: Any,
+    text: str,
+    context: dict[str, Any] | None = None,
+    user_message_id: uuid.UUID | None = None,
+) -> tuple[Prepared, Message]:
+    """One message to the caller's conversation, created on first use (POST /chat/message
+    and its WebSocket twin). With the embedded engine the conversation is read once, locked,
+    in the exchange's own transaction (a failed exchange leaves no new conversation behind);
+    with an LLM it is read first and the exchange locks it again (see exchange_run)."""
+    if llm.llm_configured():
+        conversation, _ = conversation_get_or_create(principal=principal, session_id=session_id, context=context)
+        return exchange_run(conversation=conversation, user=user, text=text, user_message_id=user_message_id)
+    with transaction.atomic():
+        conversation, _ = conversation_get_or_create(
+            principal=principal, session_id=session_id, context=context, lock=True
+        )
+        return exchange_run(
+            conversation=conversation, user=user, text=text, user_message_id=user_message_id, locked=True
+        )
+
+
 def exchange_run(
-    *, conversation: Conversation, user: Any, text: str, user_message_id: uuid.UUID | None = None
+    *,
+    conversation: Conversation,
+    user: Any,
+    text: str,
+    user_message_id: uuid.UUID | None = None,
+    locked: bool = False,
 ) -> tuple[Prepared, Message]:
     """A whole exchange without streaming. With the embedded engine it is one transaction
     (one lock, one save of the conversation, one commit); with an LLM the two halves commit
-    apart, so that no row stays locked while the provider answers."""
+    apart, so that no row stays locked while the provider answers. ``locked``: the caller
+    read ``conversation`` with FOR UPDATE in its still open transaction."""
     one_transaction = not llm.llm_configured()
     with transaction.atomic() if one_transaction else nullcontext():
         prepared = exchange_prepare(
@@ -305,6 +345,7 @@ def exchange_run(
             text=text,
             user_message_id=user_message_id,
             finish_in_same_transaction=one_transaction,
+            locked=locked and one_transaction,
         )
         for _ in answer_chunks(prepared):
             pass

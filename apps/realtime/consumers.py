@@ -137,11 +137,10 @@ class ChatConsumer(RealtimeConsumer):
 
     def exchange(self, data: dict[str, Any]) -> dict[str, Any]:
         """Runs in the database thread: exactly what POST /chat/message does."""
-        conversation, _ = chat.conversation_get_or_create(
-            principal=self.principal, session_id=data["session"], context=data.get("context")
-        )
-        prepared, answer = chat.exchange_run(
-            conversation=conversation,
+        prepared, answer = chat.conversation_exchange(
+            principal=self.principal,
+            session_id=data["session"],
+            context=data.get("context"),
             user=self.identity.user,
             text=data["text"],
             user_message_id=data.get("user_message_id"),

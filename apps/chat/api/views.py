@@ -94,11 +94,13 @@ class MessageView(ApiView):
         form = s.MessageSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        conversation, _ = services.conversation_get_or_create(
-            principal=services.principal_for(request), session_id=data["session"], context=data.get("context")
-        )
-        prepared, answer = services.exchange_run(
-            conversation=conversation, user=request.user, text=data["text"], user_message_id=data.get("user_message_id")
+        prepared, answer = services.conversation_exchange(
+            principal=services.principal_for(request),
+            session_id=data["session"],
+            context=data.get("context"),
+            user=request.user,
+            text=data["text"],
+            user_message_id=data.get("user_message_id"),
         )
         return Response(answer_payload(prepared, answer))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.exceptions import NotFound
 
 from apps.chat import services
 from apps.chat.engine import agents, llm
@@ -61,3 +62,40 @@ def test_a_failure_while_storing_the_answer_keeps_nothing(
         services.exchange_run(conversation=conversation, user=citizen.user, text="hello")
     assert not Message.objects.filter(conversation=conversation).exists()
     assert Conversation.objects.get(pk=conversation.pk).updated_at == before
+
+
+def _principal(persona: Persona) -> services.Principal:
+    return services.Principal(user=persona.user, api_key=persona.api_key)
+
+
+def test_a_message_reads_its_conversation_once_and_locked(citizen: Persona, conversation: Conversation) -> None:
+    principal = _principal(citizen)
+    services.conversation_exchange(principal=principal, session_id="tx", user=citizen.user, text="hello")
+    with CaptureQueriesContext(connection) as queries:
+        services.conversation_exchange(principal=principal, session_id="tx", user=citizen.user, text="hello again")
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and 'FROM "chat_conversation"' in q["sql"]]
+    assert len(reads) == 1, reads
+    assert "FOR UPDATE" in reads[0] or connection.vendor == "sqlite"  # SQLite locks the whole database
+    assert Message.objects.filter(conversation=conversation).count() == 4
+
+
+def test_a_failed_first_message_leaves_no_conversation(citizen: Persona, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("outbox failed")
+
+    monkeypatch.setattr(services, "event_publish", broken)
+    with pytest.raises(RuntimeError):
+        services.conversation_exchange(principal=_principal(citizen), session_id="new", user=citizen.user, text="hi")
+    assert not Conversation.objects.filter(pk="new").exists()
+
+
+def test_someone_elses_conversation_is_not_found_and_untouched(
+    citizen: Persona, staff_member: Persona, conversation: Conversation
+) -> None:
+    before = Conversation.objects.get(pk="tx").updated_at
+    with pytest.raises(NotFound):
+        services.conversation_exchange(
+            principal=_principal(staff_member), session_id="tx", user=staff_member.user, text="hello"
+        )
+    assert Conversation.objects.get(pk="tx").updated_at == before
+    assert not Message.objects.filter(conversation_id="tx").exists()
