@@ -32,7 +32,11 @@ def pattern_is_valid(pattern: str) -> bool:
 
 
 def matches(patterns: list[str], event: str) -> bool:
+    if not isinstance(patterns, list):  # as the SQL of apps/webhooks/statements.py: only a list subscribes
+        return False
     for pattern in patterns:
+        if not isinstance(pattern, str):
+            continue
         if pattern == "*" or pattern == event:
             return True
         if pattern.endswith(".*") and event.startswith(pattern[:-1]):

@@ -110,6 +110,11 @@ def event_record(event: str, data: dict[str, Any]) -> Event:
     """Subscriber of apps.core.events: runs inside the publisher's transaction, so the event
     and its deliveries commit (or vanish) with the change; sending starts after commit."""
     now = timezone.now()
+    if statements.available():
+        record = Event(type=event, data=data, created_at=now)
+        template = Delivery(event=record, next_attempt_at=now, enqueued_at=now, created_at=now)
+        _queue_after_commit(statements.event_record(record=record, delivery=template))
+        return record
     record = Event.objects.create(type=event, data=data, created_at=now)
     deliveries = [
         Delivery(endpoint=endpoint, event=record, next_attempt_at=now, enqueued_at=now, created_at=now)
