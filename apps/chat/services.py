@@ -338,7 +338,8 @@ def exchange_run(
     apart, so that no row stays locked while the provider answers. ``locked``: the caller
     read ``conversation`` with FOR UPDATE in its still open transaction."""
     one_transaction = not llm.llm_configured()
-    with transaction.atomic() if one_transaction else nullcontext():
+    # No savepoint when conversation_exchange nests it (see exchange_prepare).
+    with transaction.atomic(savepoint=False) if one_transaction else nullcontext():
         prepared = exchange_prepare(
             conversation=conversation,
             user=user,

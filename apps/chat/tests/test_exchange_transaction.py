@@ -76,6 +76,8 @@ def test_a_message_reads_its_conversation_once_and_locked(citizen: Persona, conv
     reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and 'FROM "chat_conversation"' in q["sql"]]
     assert len(reads) == 1, reads
     assert "FOR UPDATE" in reads[0] or connection.vendor == "sqlite"  # SQLite locks the whole database
+    statements = [query["sql"].split()[0].upper() for query in queries]
+    assert not [s for s in statements if s in {"SAVEPOINT", "RELEASE"}], statements
     assert Message.objects.filter(conversation=conversation).count() == 4
 
 
