@@ -5,6 +5,28 @@ from typing import Any
 from django.db.models import QuerySet
 
 from apps.chat.models import Conversation, Message, Role
+from apps.core.prepared import PreparedLookup
+
+# Every message reads its conversation, and compiling that query cost more CPU than running
+# it (bench/chat.py BENCH_PROFILE): compiled once per process. The marker is no session id
+# (apps.chat.services.SESSION_ID), so no caller passes it.
+_MARKER = "!conversation-marker!"
+_by_id = PreparedLookup(
+    field=Conversation._meta.pk,
+    marker=_MARKER,
+    build=lambda value: Conversation.objects.filter(pk=value).order_by()[:1],
+)
+_by_id_locked = PreparedLookup(
+    field=Conversation._meta.pk,
+    marker=_MARKER,
+    build=lambda value: Conversation.objects.select_for_update().filter(pk=value).order_by()[:1],
+)
+
+
+def conversation_by_id(*, session_id: str, lock: bool = False) -> Conversation | None:
+    """The conversation, read with FOR UPDATE when ``lock`` (inside a transaction)."""
+    found = (_by_id_locked if lock else _by_id)(session_id)
+    return found[0] if found else None
 
 
 def conversation_list(*, principal: Any) -> QuerySet[Conversation]:

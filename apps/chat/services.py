@@ -23,6 +23,7 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from apps.accounts.models import ApiKey
+from apps.chat import selectors
 from apps.chat.engine import agents, llm
 from apps.chat.engine.router import choose_agent, update_streaks
 from apps.chat.engine.understanding import Understanding, understand
@@ -86,8 +87,7 @@ def conversation_get_or_create(
     if session_id is not None and not SESSION_ID.match(session_id):
         raise ValidationError({"session_id": ["Use 1 to 64 letters, digits, '_' or '-'."]})
     if session_id:
-        conversations = Conversation.objects.select_for_update() if lock else Conversation.objects
-        existing = conversations.filter(pk=session_id).first()
+        existing = selectors.conversation_by_id(session_id=session_id, lock=lock)
         if existing is not None:
             if not principal.owns(existing):
                 raise NotFound("No conversation with this id.")
@@ -104,9 +104,16 @@ def conversation_get_or_create(
 
 
 def conversation_get(*, principal: Principal, session_id: str) -> Conversation:
-    conversation = Conversation.objects.filter(pk=session_id).first() if SESSION_ID.match(session_id) else None
+    conversation = selectors.conversation_by_id(session_id=session_id) if SESSION_ID.match(session_id) else None
     if conversation is None or not principal.owns(conversation):
         raise NotFound("No conversation with this id.")
+    return conversation
+
+
+def _locked(session_id: str) -> Conversation:
+    conversation = selectors.conversation_by_id(session_id=session_id, lock=True)
+    if conversation is None:
+        raise Conversation.DoesNotExist(f"Conversation {session_id!r} is gone.")
     return conversation
 
 
@@ -176,7 +183,7 @@ def exchange_prepare(
 ) -> Prepared:
     started = time.perf_counter()
     if not locked:  # else the caller read it with FOR UPDATE in this transaction
-        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conversation = _locked(conversation.pk)
     if conversation.status == ConversationStatus.CLOSED:
         conversation.status, conversation.closed_at = ConversationStatus.ACTIVE, None
     understood = understand(text)
@@ -238,10 +245,7 @@ def answer_chunks(prepared: Prepared) -> Iterator[str]:
 
 @transaction.atomic(savepoint=False)  # as exchange_prepare
 def exchange_finish(*, prepared: Prepared) -> Message:
-    if prepared.conversation_unsaved:
-        conversation = prepared.conversation
-    else:
-        conversation = Conversation.objects.select_for_update().get(pk=prepared.conversation.pk)
+    conversation = prepared.conversation if prepared.conversation_unsaved else _locked(prepared.conversation.pk)
     reply, understood = prepared.reply, prepared.understanding
     metadata: dict[str, Any] = {
         "processing_time_ms": round((time.perf_counter() - prepared.started) * 1000, 2),

@@ -4,11 +4,11 @@ of statements, and when any part of it fails nothing of it is kept."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.exceptions import NotFound
 
-from apps.chat import services
+from apps.chat import selectors, services
 from apps.chat.engine import agents, llm
 from apps.chat.models import Conversation, Message
 from conftest import Persona
@@ -101,3 +101,20 @@ def test_someone_elses_conversation_is_not_found_and_untouched(
         )
     assert Conversation.objects.get(pk="tx").updated_at == before
     assert not Message.objects.filter(conversation_id="tx").exists()
+
+
+def test_the_compiled_conversation_lookup_reads_what_the_orm_reads(citizen: Persona, staff_member: Persona) -> None:
+    first = services.conversation_get_or_create(
+        principal=_principal(citizen), session_id="one", title="Potholes", context={"page": "/concerns", "n": 1}
+    )[0]
+    Conversation.objects.filter(pk="one").update(state={"intake": {"step": "location"}})
+    second = services.conversation_get_or_create(principal=_principal(staff_member), session_id="two")[0]
+    for conversation in (first, second):
+        expected = Conversation.objects.get(pk=conversation.pk)
+        for lock in (False, True):
+            with transaction.atomic():
+                got = selectors.conversation_by_id(session_id=conversation.pk, lock=lock)
+            assert got is not None and got._state.adding is False
+            for field in Conversation._meta.concrete_fields:
+                assert getattr(got, field.attname) == getattr(expected, field.attname), field.name
+    assert selectors.conversation_by_id(session_id="nobody") is None
