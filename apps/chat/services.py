@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
@@ -83,24 +83,38 @@ def conversation_get_or_create(
 ) -> tuple[Conversation, bool]:
     """The caller's conversation with this id, created on first use. Someone else's id is a
     404, exactly like an unknown one would be for reading. With ``lock`` (inside a
-    transaction) an existing row is read with FOR UPDATE."""
+    transaction) the row is read with FOR UPDATE."""
     if session_id is not None and not SESSION_ID.match(session_id):
         raise ValidationError({"session_id": ["Use 1 to 64 letters, digits, '_' or '-'."]})
     if session_id:
         existing = selectors.conversation_by_id(session_id=session_id, lock=lock)
         if existing is not None:
-            if not principal.owns(existing):
-                raise NotFound("No conversation with this id.")
-            return existing, False
-    conversation = Conversation.objects.create(
-        **({"id": session_id} if session_id else {}),
-        owner=principal.user,
-        api_key=principal.api_key,
-        anonymous_key=principal.anonymous_key if principal.user is None else "",
-        title=title[:200],
-        client_context=context or {},
-    )
+            return _owned(principal, existing), False
+    try:
+        # A savepoint only when creating: another request may be creating the same id, and
+        # (with ``lock``) keeps its new row uncommitted until its whole exchange is done.
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                **({"id": session_id} if session_id else {}),
+                owner=principal.user,
+                api_key=principal.api_key,
+                anonymous_key=principal.anonymous_key if principal.user is None else "",
+                title=title[:200],
+                client_context=context or {},
+            )
+    except IntegrityError:
+        # It won the race; its row is committed now (our INSERT waited for that): use it.
+        existing = selectors.conversation_by_id(session_id=session_id, lock=lock) if session_id else None
+        if existing is None:
+            raise
+        return _owned(principal, existing), False
     return conversation, True
+
+
+def _owned(principal: Principal, conversation: Conversation) -> Conversation:
+    if not principal.owns(conversation):
+        raise NotFound("No conversation with this id.")
+    return conversation
 
 
 def conversation_get(*, principal: Principal, session_id: str) -> Conversation:

@@ -97,6 +97,9 @@ class ReusingRedisCacheClient(RedisCacheClient):
         return client
 
 
+SCRIPT_CONNECTIONS_KEPT = 32  # idle, per process: more than a server's concurrent requests
+
+
 class ReusingRedisCache(RedisCache):
     """Also runs Lua scripts against the cache's own server, for the few places where two
     operations in one round trip matter (apps/accounts/credential_cache.py).
@@ -108,8 +111,9 @@ class ReusingRedisCache(RedisCache):
     script runs on every authenticated request. A list rather than a per-thread connection,
     because Django's ASGI handler runs each request on a new thread. An idle connection the
     server has closed (a restart, an idle timeout) is noticed before anything is sent on it
-    and replaced; an error once a script is sent is raised as the client would raise it and
-    never retried, since the script may have run."""
+    and replaced; an error once a script is sent (a timeout included, as when the server
+    vanished without closing the socket) is raised as the client would raise it and never
+    retried, since the script may have run."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
@@ -157,13 +161,20 @@ class ReusingRedisCache(RedisCache):
                 connection.send_command("EVAL", source, *arguments)
                 reply = connection.read_response()
         except ResponseError:
-            self._idle.append(connection)  # still in step with the server
+            self._keep(connection)  # still in step with the server
             raise
         except BaseException:
             connection.disconnect()  # a reply may be left unread: this socket is not reused
             raise
-        self._idle.append(connection)
+        self._keep(connection)
         return reply
+
+    def _keep(self, connection: AbstractConnection) -> None:
+        # Bounded: a burst of concurrent requests must not leave its sockets open for good.
+        if len(self._idle) < SCRIPT_CONNECTIONS_KEPT:
+            self._idle.append(connection)
+        else:
+            connection.disconnect()
 
     def encode(self, value: Any) -> bytes:
         return self._cache._serializer.dumps(value)

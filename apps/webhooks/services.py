@@ -114,6 +114,7 @@ def event_record(event: str, data: dict[str, Any]) -> Event:
         record = Event(type=event, data=data, created_at=now)
         template = Delivery(event=record, next_attempt_at=now, enqueued_at=now, created_at=now)
         _queue_after_commit(statements.event_record(record=record, delivery=template))
+        record._state.adding, record._state.db = False, connection.alias
         return record
     record = Event.objects.create(type=event, data=data, created_at=now)
     deliveries = [

@@ -157,7 +157,7 @@ class _LinearModel:
             or features.transformer_weights is not None
             or not all(isinstance(vectorizer, TfidfVectorizer) for vectorizer in vectorizers)
             or any(
-                v.norm != "l2" or not v.sublinear_tf or not v.use_idf or v.binary or v.dtype is not np.float64
+                v.norm != "l2" or not v.sublinear_tf or not v.use_idf or v.binary or np.dtype(v.dtype) != np.float64
                 for v in vectorizers
             )
         ):

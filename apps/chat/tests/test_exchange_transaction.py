@@ -3,8 +3,12 @@ of statements, and when any part of it fails nothing of it is kept."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from rest_framework.exceptions import NotFound
 
@@ -118,3 +122,69 @@ def test_the_compiled_conversation_lookup_reads_what_the_orm_reads(citizen: Pers
             for field in Conversation._meta.concrete_fields:
                 assert getattr(got, field.attname) == getattr(expected, field.attname), field.name
     assert selectors.conversation_by_id(session_id="nobody") is None
+
+
+def test_a_locked_read_outside_a_transaction_is_refused() -> None:
+    with pytest.raises(TransactionManagementError):
+        selectors.conversation_by_id(session_id="tx", lock=True)
+
+
+def _exchange_when_the_database_lets_us(principal: services.Principal, user: object, text: str) -> None:
+    """In-memory SQLite (the default test run) fails at once with "database table is locked"
+    where a file database or PostgreSQL would wait (see apps/concerns/tests/test_concurrency.py)."""
+    for _ in range(2000):
+        try:
+            services.conversation_exchange(principal=principal, session_id="race", user=user, text=text)
+            return
+        except OperationalError as exc:
+            if connection.vendor != "sqlite" or "locked" not in str(exc):
+                raise
+            time.sleep(0.005)
+    raise AssertionError("gave up waiting for the SQLite write lock")
+
+
+@pytest.mark.parametrize("same_owner", [True, False])
+def test_two_first_messages_to_one_new_session_id(
+    citizen: Persona, staff_member: Persona, monkeypatch: pytest.MonkeyPatch, same_owner: bool
+) -> None:
+    """The first creates the conversation and keeps it uncommitted for its whole exchange; the
+    second waits for it, then answers in it (or, for someone else, finds it is not theirs)."""
+    entered, release = threading.Event(), threading.Event()
+    exchange_run = services.exchange_run
+
+    def first_holds_its_new_row(**kwargs: object) -> object:
+        if threading.current_thread().name == "first":
+            entered.set()
+            release.wait(10)
+        return exchange_run(**kwargs)
+
+    monkeypatch.setattr(services, "exchange_run", first_holds_its_new_row)
+    second_persona = citizen if same_owner else staff_member
+    outcomes: dict[str, object] = {}
+
+    def run(name: str, persona: Persona) -> None:
+        try:
+            _exchange_when_the_database_lets_us(_principal(persona), persona.user, f"hello from {name}")
+            outcomes[name] = "answered"
+        except Exception as exc:
+            outcomes[name] = exc
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=run, args=("first", citizen), name="first")
+    second = threading.Thread(target=run, args=("second", second_persona), name="second")
+    first.start()
+    assert entered.wait(10)
+    second.start()
+    time.sleep(0.3)  # the second is now waiting for the first's row (or lock)
+    release.set()
+    first.join(20)
+    second.join(20)
+    assert outcomes["first"] == "answered"
+    if same_owner:
+        assert outcomes["second"] == "answered"
+        assert Message.objects.filter(conversation_id="race").count() == 4
+    else:
+        assert isinstance(outcomes["second"], NotFound), outcomes["second"]
+        assert Message.objects.filter(conversation_id="race").count() == 2
+    assert Conversation.objects.filter(pk="race").count() == 1

@@ -15,6 +15,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from apps.core import cache as cache_module
 from apps.core.cache import ReusingRedisCache
 
 ECHO = "return {ARGV[1], redis.call('INCR', KEYS[1])}"
@@ -152,3 +153,13 @@ def test_a_forked_worker_does_not_reuse_its_parents_connections(redis_cache: Reu
     assert child and child != parent
     assert _idle_ids(redis_cache) == [parent]
     assert script(keys=[key], args=["again"]) == [b"again", 3]
+
+
+def test_idle_connections_are_bounded(redis_cache: ReusingRedisCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "SCRIPT_CONNECTIONS_KEPT", 2)
+    busy = [redis_cache._connection() for _ in range(3)]  # as three concurrent requests hold them
+    for connection in busy:
+        connection.connect()
+        redis_cache._keep(connection)
+    assert list(redis_cache._idle) == busy[:2]
+    assert busy[2]._sock is None  # closed, not kept

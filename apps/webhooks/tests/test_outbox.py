@@ -4,11 +4,15 @@ statement (apps/webhooks/statements.py); elsewhere the ORM does it."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.events import event_publish
+from apps.webhooks import dispatch
 from apps.webhooks.catalog import matches
 from apps.webhooks.models import Delivery, DeliveryStatus, Endpoint, Event
 from conftest import Persona
@@ -60,6 +64,20 @@ def test_deliveries_go_to_the_matching_active_endpoints(staff_member: Persona, e
         assert delivery.next_attempt_at == delivery.enqueued_at == delivery.created_at == record.created_at
         assert delivery.lease_until is None and delivery.completed_at is None and delivery.last_error == ""
     assert record.data == {"n": 1, "text": "ünïcode"}
+
+
+def test_the_deliveries_made_are_queued_after_commit(
+    staff_member: Persona, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    endpoints = [_endpoint(staff_member, ["chat.*"]), _endpoint(staff_member, ["*"]), _endpoint(staff_member, [])]
+    queued: list[list[uuid.UUID]] = []
+    monkeypatch.setattr(dispatch, "enqueue", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        record = _record("chat.message", {"n": 5})
+    deliveries = Delivery.objects.filter(event=record)
+    assert {d.endpoint_id for d in deliveries} == {endpoints[0].pk, endpoints[1].pk}
+    assert len(queued) == 1 and sorted(queued[0]) == sorted(d.pk for d in deliveries)
+    assert all(isinstance(delivery_id, uuid.UUID) for delivery_id in queued[0])
 
 
 def test_an_event_nobody_wants_is_still_recorded(staff_member: Persona) -> None:
