@@ -124,6 +124,11 @@ def conversation_get(*, principal: Principal, session_id: str) -> Conversation:
     return conversation
 
 
+# What an exchange may change on its conversation; the rest (owner, key, context, created_at)
+# is left as it is in the database, and the UPDATE stays short.
+EXCHANGE_FIELDS = ("state", "updated_at", "title", "concern", "status", "escalated_at", "closed_at")
+
+
 def _locked(session_id: str) -> Conversation:
     conversation = selectors.conversation_by_id(session_id=session_id, lock=True)
     if conversation is None:
@@ -220,7 +225,7 @@ def exchange_prepare(
         conversation.concern = reply.filed
     conversation.updated_at = timezone.now()
     if not finish_in_same_transaction:
-        conversation.save()
+        conversation.save(update_fields=EXCHANGE_FIELDS)
     return Prepared(
         conversation,
         message,
@@ -300,7 +305,7 @@ def exchange_finish(*, prepared: Prepared) -> Message:
                 "escalated_at": now.isoformat().replace("+00:00", "Z"),
             },
         )
-    conversation.save()
+    conversation.save(update_fields=EXCHANGE_FIELDS)
     event_publish(
         event="chat.message",
         data={

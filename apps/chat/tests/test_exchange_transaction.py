@@ -188,3 +188,14 @@ def test_two_first_messages_to_one_new_session_id(
         assert isinstance(outcomes["second"], NotFound), outcomes["second"]
         assert Message.objects.filter(conversation_id="race").count() == 2
     assert Conversation.objects.filter(pk="race").count() == 1
+
+
+def test_an_exchange_updates_only_what_it_may_change(citizen: Persona, conversation: Conversation) -> None:
+    Conversation.objects.filter(pk="tx").update(client_context={"page": "/set-elsewhere"})
+    with CaptureQueriesContext(connection) as queries:
+        services.conversation_exchange(principal=_principal(citizen), session_id="tx", user=citizen.user, text="hi")
+    updates = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "chat_conversation"')]
+    assert len(updates) == 1 and '"client_context"' not in updates[0] and '"owner_id"' not in updates[0], updates
+    stored = Conversation.objects.get(pk="tx")
+    assert stored.client_context == {"page": "/set-elsewhere"}
+    assert stored.title == "hi" and stored.updated_at > conversation.updated_at
