@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -11,38 +10,30 @@ from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, API_KEY_PREFIX, crede
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.core.ratelimit import Counted
 
-
 # Unique lookups on the hot path of every request, cached (apps/accounts/credential_cache.py).
 # The queryset is built only on a cache miss: building it cost as much as the cache hit's
 # own CPU (bench/profile_stack.py). .order_by() drops the ORDER BY that .first() would add
 # from Meta.ordering; the user's password hash stays out of the shared cache (it is loaded
 # if ever asked for).
-def _api_key_with_user(digest: str) -> ApiKey | None:
-    return ApiKey.objects.filter(key_hash=digest).select_related("user").defer("user__password").order_by().first()
+_BEARER_LOOKUPS: dict[str, tuple[type[ApiKey] | type[AuthSession], str]] = {
+    API_KEY_PREFIX: (ApiKey, "key_hash"),
+    ACCESS_TOKEN_PREFIX: (AuthSession, "access_token_hash"),
+}
 
 
-def _auth_session_with_user(digest: str) -> AuthSession | None:
-    return (
-        AuthSession.objects.filter(access_token_hash=digest)
-        .select_related("user")
-        .defer("user__password")
-        .order_by()
-        .first()
-    )
+def _with_user(model: type[ApiKey] | type[AuthSession], field: str, digest: str) -> ApiKey | AuthSession | None:
+    return model.objects.filter(**{field: digest}).select_related("user").defer("user__password").order_by().first()
 
 
 def bearer_credential_get(*, secret: str, count: bool = False) -> tuple[ApiKey | AuthSession | None, Counted | None]:
     """The API key, or the session of the access token, that a bearer secret names (by its
     prefix), cached. With ``count`` the request may come back already counted against the
     caller's rate limit by the same round trip (credential_cached_counted), else None."""
-    if secret.startswith(API_KEY_PREFIX):
-        lookup: Callable[[str], ApiKey | AuthSession | None] = _api_key_with_user
-    elif secret.startswith(ACCESS_TOKEN_PREFIX):
-        lookup = _auth_session_with_user
-    else:
+    lookup = next((found for prefix, found in _BEARER_LOOKUPS.items() if secret.startswith(prefix)), None)
+    if lookup is None:
         return None, None
     digest = credential_hash(secret)
-    load = functools.partial(lookup, digest)
+    load = functools.partial(_with_user, *lookup, digest)
     if count:
         return credential_cached_counted(credential_hash=digest, load=load)
     return credential_cached(credential_hash=digest, load=load), None

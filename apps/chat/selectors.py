@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
 from django.db.models import QuerySet
-from django.db.transaction import TransactionManagementError
 
 from apps.chat.models import Conversation, Message, Role
 from apps.core.prepared import PreparedLookup
@@ -27,8 +25,6 @@ _by_id_locked = PreparedLookup(
 
 def conversation_by_id(*, session_id: str, lock: bool = False) -> Conversation | None:
     """The conversation, read with FOR UPDATE when ``lock`` (inside a transaction)."""
-    if lock and connection.get_autocommit():  # Django checks this only when compiling
-        raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
     found = (_by_id_locked if lock else _by_id)(session_id)
     return found[0] if found else None
 

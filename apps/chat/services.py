@@ -119,9 +119,9 @@ def _owned(principal: Principal, conversation: Conversation) -> Conversation:
 
 def conversation_get(*, principal: Principal, session_id: str) -> Conversation:
     conversation = selectors.conversation_by_id(session_id=session_id) if SESSION_ID.match(session_id) else None
-    if conversation is None or not principal.owns(conversation):
+    if conversation is None:
         raise NotFound("No conversation with this id.")
-    return conversation
+    return _owned(principal, conversation)
 
 
 # What an exchange may change on its conversation; the rest (owner, key, context, created_at)

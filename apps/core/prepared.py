@@ -26,6 +26,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model, QuerySet, prefetch_related_objects
 from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 from django.utils.connection import ConnectionProxy
 
 M = TypeVar("M", bound=Model)
@@ -38,6 +39,7 @@ class _Compiled:
     position: int  # of the marker among params
     compiler: SQLCompiler  # holds what turns a row into instances (select, klass_info)
     prefetch: tuple[Any, ...]  # the queryset's prefetch_related lookups
+    for_update: bool  # select_for_update(): Django refuses autocommit only when compiling
 
 
 class PreparedLookup(Generic[M]):
@@ -62,6 +64,8 @@ class PreparedLookup(Generic[M]):
         compiled = self._compiled
         if compiled is None:  # two threads may both compile the first time: the same SQL
             compiled = self._compiled = self._compile(connection)
+        elif compiled.for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = list(compiled.params)
         params[compiled.position] = self.field.get_db_prep_value(value, connection)
         with connection.cursor() as cursor:
@@ -81,7 +85,8 @@ class PreparedLookup(Generic[M]):
         if len(positions) != 1:
             raise ValueError(f"The marker must be a parameter exactly once, found {len(positions)} times.")
         prefetch = tuple(queryset._prefetch_related_lookups)
-        return _Compiled(sql, tuple(params), positions[0], _detached(compiler, self.using), prefetch)
+        for_update = queryset.query.select_for_update
+        return _Compiled(sql, tuple(params), positions[0], _detached(compiler, self.using), prefetch, for_update)
 
     @staticmethod
     def _instances(compiler: SQLCompiler, rows: list[tuple[Any, ...]], db: str) -> list[M]:

@@ -16,6 +16,7 @@ Other databases take the ORM path in services, with the same effect.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -91,7 +92,7 @@ def delivery_record(*, delivery: Delivery, attempt: Attempt, changes: dict[str, 
     """Insert the attempt and apply ``changes`` to the delivery, atomically."""
     quote = connection.ops.quote_name
     inserted = [field for field in Attempt._meta.concrete_fields if not field.primary_key]
-    values = [field.get_db_prep_save(field.pre_save(attempt, True), connection) for field in inserted]
+    values = _inserted_values(attempt, inserted)
     fields = [Delivery._meta.get_field(name) for name in changes]
     values += [field.get_db_prep_save(changes[field.name], connection) for field in fields]  # type: ignore[union-attr]
     sql = (
@@ -129,9 +130,15 @@ def _outbox_sql() -> str:
     )
 
 
-def _outbox_fields() -> tuple[list[Any], list[Any]]:
-    delivery_fields = [field for field in Delivery._meta.concrete_fields if field.name not in ("id", "endpoint")]
-    return list(Event._meta.concrete_fields), delivery_fields
+@lru_cache(maxsize=1)
+def _outbox_fields() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    delivery_fields = tuple(field for field in Delivery._meta.concrete_fields if field.name not in ("id", "endpoint"))
+    return tuple(Event._meta.concrete_fields), delivery_fields
+
+
+def _inserted_values(instance: Model, fields: Iterable[Any]) -> list[Any]:
+    """The parameters an INSERT of ``instance`` gives ``fields``, as the ORM's own INSERT."""
+    return [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
 
 
 def event_record(*, record: Event, delivery: Delivery) -> list[uuid.UUID]:
@@ -139,8 +146,7 @@ def event_record(*, record: Event, delivery: Delivery) -> list[uuid.UUID]:
     like ``delivery`` (its own id, that endpoint): one statement instead of an INSERT, a
     SELECT of the endpoints and a bulk INSERT. The ids of the deliveries made."""
     event_fields, delivery_fields = _outbox_fields()
-    values = [field.get_db_prep_save(field.pre_save(record, True), connection) for field in event_fields]
-    values += [field.get_db_prep_save(field.pre_save(delivery, True), connection) for field in delivery_fields]
+    values = _inserted_values(record, event_fields) + _inserted_values(delivery, delivery_fields)
     with connection.cursor() as cursor:
         cursor.execute(_outbox_sql(), [*values, record.type, record.type])
         return [row[0] for row in cursor.fetchall()]

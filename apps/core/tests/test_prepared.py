@@ -7,8 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Prefetch
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -244,3 +245,19 @@ def test_what_is_compiled_serves_every_thread_and_keeps_no_thread_connection_ali
     assert failures == []
     assert len(builds) == 3  # the lookup once, the shape once with each of its two sets of markers
     assert len(seen) == 3 and all(ref() is None for ref in seen)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_locking_lookup_refuses_autocommit_every_time_not_only_when_compiled():
+    locking = PreparedLookup(
+        field=ApiKey._meta.get_field("name"),
+        marker="\x00marker",
+        build=lambda value: ApiKey.objects.select_for_update().filter(name=value).order_by(),
+    )
+    if connection.features.has_select_for_update:
+        with pytest.raises(TransactionManagementError):  # Django's own check, while compiling
+            locking("any")
+    with transaction.atomic():
+        assert locking("any") == []
+    with pytest.raises(TransactionManagementError):  # compiled now: ours, on every database
+        locking("any")
