@@ -97,17 +97,21 @@ def _clear_cache() -> Iterator[None]:
     only this run's keys are removed, never the whole database."""
     from django.conf import settings
 
-    if settings.REDIS_URL:
-        from apps.core.ratelimit import _redis_client
+    from apps.accounts.credential_cache import credentials_forget_here
+    from apps.concerns.selectors import category_ids_forget_here
+    from apps.core.shared_counts import shared_counts
 
-        client = _redis_client(settings.REDIS_URL)
+    shared_counts.reset()  # first: no counts of the last test may be sent after the keys go
+    credentials_forget_here()
+    category_ids_forget_here()
+    if settings.REDIS_URL:
+        from apps.core.cache import redis_client
+
+        client = redis_client(settings.REDIS_URL)
         for key in client.scan_iter(f"*{settings.CACHE_KEY_PREFIX}*", count=1000):
             client.delete(key)
     else:
         cache.clear()
-    from apps.concerns.selectors import category_ids_forget_here
-
-    category_ids_forget_here()
     yield
 
 

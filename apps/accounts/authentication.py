@@ -13,32 +13,14 @@ from rest_framework.authentication import (
 from rest_framework.request import Request
 
 from apps.accounts import selectors, services
-from apps.accounts.credential_cache import credential_bucket_forget, credential_bucket_remember
-from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, credential_hash
+from apps.accounts.credentials import ACCESS_TOKEN_PREFIX
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.core.exceptions import InvalidCredentials
-from apps.core.ratelimit import Counted, TierRateThrottle, credential_bucket, uncount
 
 
-def authenticate_bearer(secret: str, *, count: bool = False) -> tuple[User, ApiKey | AuthSession, Counted | None]:
-    """The user and credential for a bearer secret, or InvalidCredentials (401). With
-    ``count`` (for callers that rate-limit through TierRateThrottle) the request may come
-    back already counted in the caller's budget (see apps/accounts/credential_cache.py)."""
-    credential, counted = selectors.bearer_credential_get(secret=secret, count=count)
-    digest = credential_hash(secret)
-    try:
-        user, credential = _checked(secret, credential)
-    except InvalidCredentials:
-        # Counted in its owner's bucket before the row was checked: a revoked or expired
-        # credential must not spend its owner's budget (a stolen, revoked token would
-        # otherwise keep the user at 429). It is counted by address, as any refused caller.
-        credential_bucket_forget(credential_hash=digest)
-        if counted is not None:
-            uncount(counted)
-        raise
-    tier, identity = credential_bucket(user, credential)
-    credential_bucket_remember(credential_hash=digest, bucket=f"{tier}:{identity}")
-    return user, credential, counted
+def authenticate_bearer(secret: str) -> tuple[User, ApiKey | AuthSession]:
+    """The user and credential for a bearer secret, or InvalidCredentials (401)."""
+    return _checked(secret, selectors.bearer_credential_get(secret=secret))
 
 
 def _checked(secret: str, credential: ApiKey | AuthSession | None) -> tuple[User, ApiKey | AuthSession]:
@@ -73,12 +55,7 @@ class BearerAuthentication(BaseAuthentication):
             secret = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise InvalidCredentials("Malformed Authorization header.", "malformed") from None
-        view = (request.parser_context or {}).get("view")
-        count = TierRateThrottle in getattr(view, "throttle_classes", ())
-        user, credential, counted = authenticate_bearer(secret, count=count)
-        if counted is not None:  # the throttle takes it instead of counting again
-            request._request.ratelimit_counted = counted  # type: ignore[attr-defined]
-        return user, credential
+        return authenticate_bearer(secret)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'

@@ -5,10 +5,9 @@ import functools
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.accounts.credential_cache import credential_cached, credential_cached_counted
+from apps.accounts.credential_cache import credential_cached
 from apps.accounts.credentials import ACCESS_TOKEN_PREFIX, API_KEY_PREFIX, credential_hash
 from apps.accounts.models import ApiKey, AuthSession, User
-from apps.core.ratelimit import Counted
 
 # Unique lookups on the hot path of every request, cached (apps/accounts/credential_cache.py).
 # The queryset is built only on a cache miss: building it cost as much as the cache hit's
@@ -25,18 +24,14 @@ def _with_user(model: type[ApiKey] | type[AuthSession], field: str, digest: str)
     return model.objects.filter(**{field: digest}).select_related("user").defer("user__password").order_by().first()
 
 
-def bearer_credential_get(*, secret: str, count: bool = False) -> tuple[ApiKey | AuthSession | None, Counted | None]:
+def bearer_credential_get(*, secret: str) -> ApiKey | AuthSession | None:
     """The API key, or the session of the access token, that a bearer secret names (by its
-    prefix), cached. With ``count`` the request may come back already counted against the
-    caller's rate limit by the same round trip (credential_cached_counted), else None."""
+    prefix), cached."""
     lookup = next((found for prefix, found in _BEARER_LOOKUPS.items() if secret.startswith(prefix)), None)
     if lookup is None:
-        return None, None
+        return None
     digest = credential_hash(secret)
-    load = functools.partial(_with_user, *lookup, digest)
-    if count:
-        return credential_cached_counted(credential_hash=digest, load=load)
-    return credential_cached(credential_hash=digest, load=load), None
+    return credential_cached(credential_hash=digest, load=functools.partial(_with_user, *lookup, digest))
 
 
 def auth_session_get_by_refresh_token(*, token: str) -> AuthSession | None:

@@ -27,7 +27,7 @@ def _posted(request: HttpRequest) -> QueryDict | None:
 
 
 def _login_budget_exceeded(request: HttpRequest) -> Throttled | None:
-    budget = hit(f"login:ip:{client_ip(request)}", settings.RATE_LIMITS_PER_MINUTE["login"])
+    budget = hit(f"login:ip:{client_ip(request)}", settings.RATE_LIMITS_PER_MINUTE["login"], exact=True)
     return Throttled(wait=budget.wait()) if budget.exceeded else None
 
 

@@ -16,6 +16,9 @@ Django builds a new redis.Redis object for every cache operation; with redis-py 
 construction cost about 130 µs of CPU, twice the round trip itself (bench/profile_stack.py).
 A client is thread-safe and only borrows connections from its pool, so one per pool serves
 every thread.
+
+``redis_client`` and ``redis_scripts`` reach Redis for what is not a cache entry (the rate
+limiter's counters, the near caches' messages).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, TypeVar
 
+import redis
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.db import transaction
@@ -36,6 +41,12 @@ from redis.exceptions import NoScriptError, ResponseError
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=4)
+def redis_client(url: str) -> redis.Redis:
+    """A client of the Redis at ``url`` for what is not a cache entry (counters, messages)."""
+    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
 
 def cache_tolerant(operation: Callable[[], T], *, default: T, what: str, level: int = logging.WARNING) -> T:
@@ -51,19 +62,22 @@ TOMBSTONE = "forgotten"
 TOMBSTONE_SECONDS = 10  # longer than the write that forgets takes to commit, in practice
 
 
-def cache_read_through(key: str, load: Callable[[], T | None], ttl: int, *, what: str) -> T | None:
-    """The cached value under ``key``, or load() it and add it (see the module docstring)."""
-    return cache_filled(key, cache_tolerant(lambda: cache.get(key), default=None, what=what), load, ttl, what=what)
-
-
-def cache_filled(key: str, found: Any, load: Callable[[], T | None], ttl: int, *, what: str) -> T | None:
-    """What a read-through answers when the cache held ``found`` (None: nothing) under ``key``."""
+def cache_read_through(
+    key: str, load: Callable[[], T | None], ttl: int, *, what: str, keep: Callable[[T], None] | None = None
+) -> T | None:
+    """The cached value under ``key``, or load() it and add it (see the module docstring).
+    ``keep`` gets what is, or now is, the cache's entry: not what a tombstone sent to the
+    database, which may predate a commit that is still to come."""
+    found = cache_tolerant(lambda: cache.get(key), default=None, what=what)
     if isinstance(found, str) and found == TOMBSTONE:  # just changed: the database answers
         return load()
     if found is None:
         found = load()
-        if found is not None:  # nothing found is not remembered: unknown keys would fill the cache
-            cache_tolerant(lambda: cache.add(key, found, ttl), default=False, what=what)
+        if found is None:  # nothing found is not remembered: unknown keys would fill the cache
+            return None
+        cache_tolerant(lambda: cache.add(key, found, ttl), default=False, what=what)
+    if keep is not None:
+        keep(found)
     return found
 
 
@@ -97,33 +111,40 @@ class ReusingRedisCacheClient(RedisCacheClient):
         return client
 
 
-SCRIPT_CONNECTIONS_KEPT = 32  # idle, per process: more than a server's concurrent requests
-
-
 class ReusingRedisCache(RedisCache):
-    """Also runs Lua scripts against the cache's own server, for the few places where two
-    operations in one round trip matter (apps/accounts/credential_cache.py).
-
-    Scripts run over connections of their own, made with the pool's class and settings
-    (address, database, password, TLS) and kept idle per process between calls: borrowing
-    from the pool through the client's command and retry layers cost about 150 µs of CPU per
-    call against about 60 µs for the round trip itself (bench/profile_stack.py), and the
-    script runs on every authenticated request. A list rather than a per-thread connection,
-    because Django's ASGI handler runs each request on a new thread. An idle connection the
-    server has closed (a restart, an idle timeout) is noticed before anything is sent on it
-    and replaced; an error once a script is sent (a timeout included, as when the server
-    vanished without closing the socket) is raised as the client would raise it and never
-    retried, since the script may have run."""
-
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+
+
+# --- Lua scripts over kept connections ----------------------------------------------------
+
+SCRIPT_CONNECTIONS_KEPT = 32  # idle, per process: more than a server's concurrent requests
+
+
+class RedisScripts:
+    """Runs Lua scripts against one Redis server, for the calls made on a request's path
+    (the rate limiter's counters, apps/core/shared_counts.py).
+
+    Scripts run over connections of their own, made with the client pool's class and
+    settings (address, database, password, TLS, timeouts) and kept idle per process between
+    calls: borrowing from the pool through the client's command and retry layers cost about
+    150 µs of CPU per call against about 60 µs for the round trip itself
+    (bench/profile_stack.py). A list rather than a per-thread connection, because Django's
+    ASGI handler runs each request on a new thread. An idle connection the server has
+    closed (a restart, an idle timeout) is noticed before anything is sent on it and
+    replaced; an error once a script is sent (a timeout included, as when the server
+    vanished without closing the socket) is raised as the client would raise it and never
+    retried, since the script may have run."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
         self._scripts: dict[str, Callable[..., Any]] = {}
         self._idle: deque[AbstractConnection] = deque()  # append() and pop() are atomic
         self._idle_pid = os.getpid()
 
     def script(self, source: str) -> Callable[..., Any]:
-        """A callable running ``source`` (call it with keys= and args=) on the primary server."""
+        """A callable running ``source`` (call it with keys= and args=)."""
         found = self._scripts.get(source)
         if found is None:
             sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
@@ -141,7 +162,7 @@ class ReusingRedisCache(RedisCache):
             try:
                 connection = self._idle.pop()
             except IndexError:
-                pool = self._cache._get_connection_pool(write=True)
+                pool = redis_client(self.url).connection_pool
                 return pool.connection_class(**pool.connection_kwargs)
             try:
                 stale = connection.can_read()  # an idle socket has nothing to read unless closed
@@ -176,8 +197,7 @@ class ReusingRedisCache(RedisCache):
         else:
             connection.disconnect()
 
-    def encode(self, value: Any) -> bytes:
-        return self._cache._serializer.dumps(value)
 
-    def decode(self, raw: bytes) -> Any:
-        return self._cache._serializer.loads(raw)
+@lru_cache(maxsize=4)
+def redis_scripts(url: str) -> RedisScripts:
+    return RedisScripts(url)

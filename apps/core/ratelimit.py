@@ -2,27 +2,23 @@
 
 Each caller is counted once per request in a bucket named by tier and identity (API key,
 user or client address). Counters live in Redis when REDIS_URL is set, so every web process
-spends one budget; otherwise in the local-memory cache of the single embedded process.
+spends one budget; otherwise in the local-memory cache of the single embedded process. How
+a process counts between syncs with the others: apps/core/shared_counts.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import redis
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from apps.core.net import client_ip
-
-logger = logging.getLogger(__name__)
+from apps.core.shared_counts import shared_counts
 
 WINDOW_SECONDS = 60
 
@@ -41,57 +37,6 @@ class Budget:
         return max(0.0, self.reset - time.time())
 
 
-# One command and one reply per request (a pipeline of INCR and EXPIRE cost twice the
-# client CPU); atomic, so a counter never outlives its window.
-_INCR_WITH_TTL = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
-
-
-@lru_cache(maxsize=1)
-def _redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
-
-
-@lru_cache(maxsize=1)
-def _redis_counter(url: str) -> Any:
-    return _redis_client(url).register_script(_INCR_WITH_TTL)
-
-
-def _count(key: str, ttl: int) -> int | None:
-    if settings.REDIS_URL:
-        try:
-            return int(_redis_counter(settings.REDIS_URL)(keys=[key], args=[ttl]))
-        except redis.RedisError:
-            # An unreachable Redis must not take the API down with it; health reports it.
-            logger.warning("Rate limiter cannot reach Redis; request allowed")
-            return None
-    try:
-        cache.add(key, 0, ttl)
-        try:
-            return cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, ttl)
-            return 1
-    except Exception as exc:
-        # The same rule for any configured cache backend: its outage is health's to report.
-        logger.warning("Rate limiter cannot reach the cache (%s); request allowed", type(exc).__name__)
-        return None
-
-
-@dataclass(frozen=True)
-class Counted:
-    """A request that was already counted in ``bucket`` by another Redis call of the same
-    request (bearer authentication's, see apps/accounts/credential_cache.py)."""
-
-    bucket: str
-    count: int
-    reset: int
-    key: str  # the counter, to take the count back (uncount)
-
-
 def bucket_key(bucket: str, window: int = WINDOW_SECONDS) -> tuple[str, int]:
     """The counter's key for the current window, and when that window ends."""
     now = int(time.time())
@@ -99,24 +44,14 @@ def bucket_key(bucket: str, window: int = WINDOW_SECONDS) -> tuple[str, int]:
     return f"{settings.CACHE_KEY_PREFIX}:rl:{bucket}:{window_start}", window_start + window
 
 
-def hit(bucket: str, limit: int, window: int = WINDOW_SECONDS) -> Budget:
-    """Count one request against ``bucket`` and return what is left of its budget."""
+def hit(bucket: str, limit: int, window: int = WINDOW_SECONDS, *, exact: bool = False) -> Budget:
+    """Count one request against ``bucket`` and return what is left of its budget. Counts
+    reach the other processes within RATE_LIMIT_SYNC_MS unless ``exact``
+    (apps/core/shared_counts.py)."""
     key, reset = bucket_key(bucket, window)
-    count = _count(key, window + 5)
+    count = shared_counts.count(key, ttl=window + 5, limit=limit, exact=exact)
     used = 0 if count is None else count
     return Budget(limit=limit, remaining=limit - used, reset=reset)
-
-
-def uncount(counted: Counted) -> None:
-    """Takes back a request counted for a credential that then failed authentication (revoked
-    or expired while still cached): its owner's budget must not pay for it; it is counted by
-    client address instead, as any refused caller."""
-    if not settings.REDIS_URL:
-        return
-    try:
-        _redis_client(settings.REDIS_URL).decr(counted.key)
-    except redis.RedisError:
-        logger.warning("Rate limiter cannot reach Redis; a refused request stays counted")
 
 
 def credential_bucket(user: Any, credential: Any) -> tuple[str, str]:
@@ -155,11 +90,7 @@ class TierRateThrottle(RecordingThrottle):
             return True
         tier, identity = caller_bucket(request)
         limit = settings.RATE_LIMITS_PER_MINUTE.get(tier, settings.RATE_LIMITS_PER_MINUTE["standard"])
-        bucket = f"{tier}:{identity}"
-        counted = getattr(request._request, "ratelimit_counted", None)
-        if counted is not None and counted.bucket == bucket:
-            return self.record(request, Budget(limit=limit, remaining=limit - counted.count, reset=counted.reset))
-        return self.record(request, hit(bucket, limit))
+        return self.record(request, hit(f"{tier}:{identity}", limit))
 
 
 class LoginRateThrottle(RecordingThrottle):
@@ -169,11 +100,12 @@ class LoginRateThrottle(RecordingThrottle):
         if not settings.RATE_LIMIT_ENABLED:
             return True
         limit = settings.RATE_LIMITS_PER_MINUTE["login"]
-        budgets = [hit(f"login:ip:{client_ip(request)}", limit)]
+        # Exact: a guessed password must not slip past the limit on another process.
+        budgets = [hit(f"login:ip:{client_ip(request)}", limit, exact=True)]
         data = request.data if isinstance(request.data, dict) else {}
         name = data.get("username") or data.get("email")
         if isinstance(name, str) and name.strip():
             # Hashed: a typed name must not shape cache keys.
             digest = hashlib.sha256(name.strip().lower().encode()).hexdigest()[:32]
-            budgets.append(hit(f"login:user:{digest}", limit))
+            budgets.append(hit(f"login:user:{digest}", limit, exact=True))
         return self.record(request, min(budgets, key=lambda budget: budget.remaining))

@@ -128,7 +128,7 @@ class Open311View(View):
             _throttle_anonymous(request)
             raise forbidden("api_key was not provided -- can't proceed with create_request.")
         try:
-            user, credential, _ = authenticate_bearer(secret)
+            user, credential = authenticate_bearer(secret)
         except InvalidCredentials as exc:
             _throttle_anonymous(request)
             raise forbidden(f"Invalid api_key received -- can't proceed with create_request ({exc.detail}).") from None

@@ -95,7 +95,7 @@ async def authenticate_secret(secret: Any) -> Identity:
         raise Refused(4401, "INVALID_API_KEY", "The token is missing or malformed.", {"reason": "malformed"})
     secret = secret.strip()
     try:
-        user, credential, _ = await database_sync_to_async(authenticate_bearer)(secret)
+        user, credential = await database_sync_to_async(authenticate_bearer)(secret)
     except InvalidCredentials as exc:
         raise Refused(4401, "INVALID_API_KEY", str(exc.detail), dict(exc.details)) from None
     return Identity(user=user, credential=credential, method="token", secret=secret)

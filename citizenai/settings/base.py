@@ -305,6 +305,10 @@ RATE_LIMITS_PER_MINUTE = {
     "enterprise": env.int("RATE_LIMIT_ENTERPRISE", 2000, minimum=1),
     "login": env.int("RATE_LIMIT_LOGIN", 10, minimum=1),
 }
+# How often a process adds the requests it counted to the shared totals (0: every request at
+# once, exactly). Between syncs processes can run ahead of a budget by limit/64 requests each
+# at most (apps/core/shared_counts.py); sign-in attempts are always counted at once.
+RATE_LIMIT_SYNC_MS = env.int("RATE_LIMIT_SYNC_MS", 250, minimum=0)
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 OPEN311_JURISDICTION_ID = env.str("OPEN311_JURISDICTION_ID", "citizenai.local")

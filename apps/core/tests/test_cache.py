@@ -1,4 +1,4 @@
-"""ReusingRedisCache.script: Lua scripts over connections kept idle per process (apps/core/cache.py).
+"""RedisScripts: Lua scripts over connections kept idle per process (apps/core/cache.py).
 
 These talk to a real Redis: REDIS_URL when the suite runs on the services, else the machine's
 own on 127.0.0.1 (database 12, as test_ratelimit's Redis test uses).
@@ -16,33 +16,35 @@ import redis
 from django.conf import settings
 
 from apps.core import cache as cache_module
-from apps.core.cache import ReusingRedisCache
+from apps.core.cache import RedisScripts, redis_client
 
 ECHO = "return {ARGV[1], redis.call('INCR', KEYS[1])}"
 
 
+PREFIX = f"test-scripts-{uuid.uuid4().hex}"
+
+
 @pytest.fixture
-def redis_cache() -> Iterator[ReusingRedisCache]:
-    url = settings.REDIS_URL or "redis://127.0.0.1:6379/12"
-    backend = ReusingRedisCache(url, {"KEY_PREFIX": f"test-cache-{uuid.uuid4().hex}"})
-    yield backend
-    client = _client(backend)
-    for key in client.scan_iter(f"{backend.key_prefix}*", count=1000):
+def scripts() -> Iterator[RedisScripts]:
+    runner = RedisScripts(settings.REDIS_URL or "redis://127.0.0.1:6379/12")
+    yield runner
+    client = _client(runner)
+    for key in client.scan_iter(f"{PREFIX}*", count=1000):
         client.delete(key)
-    for connection in backend._idle:
+    for connection in runner._idle:
         connection.disconnect()
 
 
 @pytest.fixture
-def key(redis_cache: ReusingRedisCache) -> str:
-    return f"{redis_cache.key_prefix}:{uuid.uuid4().hex}"
+def key() -> str:
+    return f"{PREFIX}:{uuid.uuid4().hex}"
 
 
-def _client(backend: ReusingRedisCache) -> redis.Redis:
-    return backend._cache.get_client(write=True)
+def _client(runner: RedisScripts) -> redis.Redis:
+    return redis_client(runner.url)
 
 
-def _idle_ids(backend: ReusingRedisCache) -> list[int]:
+def _idle_ids(backend: RedisScripts) -> list[int]:
     ids = []
     for connection in backend._idle:
         connection.send_command("CLIENT", "ID")
@@ -50,66 +52,66 @@ def _idle_ids(backend: ReusingRedisCache) -> list[int]:
     return ids
 
 
-def test_a_script_runs_and_its_connection_is_kept(redis_cache: ReusingRedisCache, key: str) -> None:
-    script = redis_cache.script(ECHO)
+def test_a_script_runs_and_its_connection_is_kept(scripts: RedisScripts, key: str) -> None:
+    script = scripts.script(ECHO)
     assert script(keys=[key], args=["a"]) == [b"a", 1]
-    first = _idle_ids(redis_cache)
+    first = _idle_ids(scripts)
     assert len(first) == 1
     assert script(keys=[key], args=["b"]) == [b"b", 2]
-    assert _idle_ids(redis_cache) == first
-    assert redis_cache.script(ECHO) is script
-    assert int(_client(redis_cache).get(key)) == 2
+    assert _idle_ids(scripts) == first
+    assert scripts.script(ECHO) is script
+    assert int(_client(scripts).get(key)) == 2
 
 
-def test_short_lived_threads_share_the_kept_connection(redis_cache: ReusingRedisCache, key: str) -> None:
+def test_short_lived_threads_share_the_kept_connection(scripts: RedisScripts, key: str) -> None:
     """Django's ASGI handler runs each request on a new thread."""
-    script = redis_cache.script(ECHO)
+    script = scripts.script(ECHO)
     script(keys=[key], args=["main"])
-    first = _idle_ids(redis_cache)
+    first = _idle_ids(scripts)
     for _ in range(4):
         thread = threading.Thread(target=lambda: script(keys=[key], args=["thread"]))
         thread.start()
         thread.join()
-    assert _idle_ids(redis_cache) == first
-    assert int(_client(redis_cache).get(key)) == 5
+    assert _idle_ids(scripts) == first
+    assert int(_client(scripts).get(key)) == 5
 
 
-def test_a_server_that_lost_its_scripts_gets_the_source(redis_cache: ReusingRedisCache, key: str) -> None:
-    script = redis_cache.script(ECHO)
+def test_a_server_that_lost_its_scripts_gets_the_source(scripts: RedisScripts, key: str) -> None:
+    script = scripts.script(ECHO)
     assert script(keys=[key], args=["a"]) == [b"a", 1]
-    _client(redis_cache).script_flush()  # harmless to others: every client falls back to EVAL
+    _client(scripts).script_flush()  # harmless to others: every client falls back to EVAL
     assert script(keys=[key], args=["b"]) == [b"b", 2]
     assert script(keys=[key], args=["c"]) == [b"c", 3]  # loaded again by EVAL
 
 
-def test_a_script_error_leaves_the_connection_usable(redis_cache: ReusingRedisCache, key: str) -> None:
-    _client(redis_cache).set(key, "not a number")
-    script = redis_cache.script(ECHO)
+def test_a_script_error_leaves_the_connection_usable(scripts: RedisScripts, key: str) -> None:
+    _client(scripts).set(key, "not a number")
+    script = scripts.script(ECHO)
     with pytest.raises(redis.ResponseError):
         script(keys=[key], args=["a"])
-    kept = _idle_ids(redis_cache)
+    kept = _idle_ids(scripts)
     assert len(kept) == 1
     assert script(keys=[f"{key}2"], args=["b"]) == [b"b", 1]
-    assert _idle_ids(redis_cache) == kept
+    assert _idle_ids(scripts) == kept
 
 
-def test_a_connection_the_server_closed_is_replaced_before_sending(redis_cache: ReusingRedisCache, key: str) -> None:
-    script = redis_cache.script(ECHO)
+def test_a_connection_the_server_closed_is_replaced_before_sending(scripts: RedisScripts, key: str) -> None:
+    script = scripts.script(ECHO)
     script(keys=[key], args=["a"])
-    [killed] = _idle_ids(redis_cache)
-    _client(redis_cache).client_kill_filter(_id=killed)  # as a restarted server or an idle timeout
+    [killed] = _idle_ids(scripts)
+    _client(scripts).client_kill_filter(_id=killed)  # as a restarted server or an idle timeout
     assert script(keys=[key], args=["b"]) == [b"b", 2]
-    [replacement] = _idle_ids(redis_cache)
+    [replacement] = _idle_ids(scripts)
     assert replacement != killed
-    assert int(_client(redis_cache).get(key)) == 2  # counted once
+    assert int(_client(scripts).get(key)) == 2  # counted once
 
 
 def test_an_error_after_sending_is_raised_and_never_retried(
-    redis_cache: ReusingRedisCache, key: str, monkeypatch: pytest.MonkeyPatch
+    scripts: RedisScripts, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script = redis_cache.script(ECHO)
+    script = scripts.script(ECHO)
     script(keys=[key], args=["a"])
-    [connection] = redis_cache._idle
+    [connection] = scripts._idle
     reads: list[int] = []
 
     def lost(*args: object, **kwargs: object) -> None:
@@ -120,28 +122,28 @@ def test_an_error_after_sending_is_raised_and_never_retried(
     with pytest.raises(redis.TimeoutError):
         script(keys=[key], args=["b"])
     assert reads == [1]  # the script may have run: it is not sent again
-    assert not redis_cache._idle  # nor is the socket kept
+    assert not scripts._idle  # nor is the socket kept
     monkeypatch.undo()
     assert script(keys=[key], args=["c"]) == [b"c", 3]
 
 
 def test_an_unreachable_server_raises_the_clients_error() -> None:
-    backend = ReusingRedisCache("redis://127.0.0.1:1/0", {})
+    runner = RedisScripts("redis://127.0.0.1:1/0")
     with pytest.raises(redis.ConnectionError):
-        backend.script(ECHO)(keys=["k"], args=["a"])
-    assert not backend._idle
+        runner.script(ECHO)(keys=["k"], args=["a"])
+    assert not runner._idle
 
 
-def test_a_forked_worker_does_not_reuse_its_parents_connections(redis_cache: ReusingRedisCache, key: str) -> None:
-    script = redis_cache.script(ECHO)
+def test_a_forked_worker_does_not_reuse_its_parents_connections(scripts: RedisScripts, key: str) -> None:
+    script = scripts.script(ECHO)
     script(keys=[key], args=["parent"])
-    [parent] = _idle_ids(redis_cache)
+    [parent] = _idle_ids(scripts)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report the connection it used, then leave without cleanup
         try:
             script(keys=[key], args=["child"])
-            [child] = _idle_ids(redis_cache)
+            [child] = _idle_ids(scripts)
             os.write(write, str(child).encode())
         finally:
             os._exit(0)
@@ -151,15 +153,15 @@ def test_a_forked_worker_does_not_reuse_its_parents_connections(redis_cache: Reu
     os.close(read)
     assert status == 0
     assert child and child != parent
-    assert _idle_ids(redis_cache) == [parent]
+    assert _idle_ids(scripts) == [parent]
     assert script(keys=[key], args=["again"]) == [b"again", 3]
 
 
-def test_idle_connections_are_bounded(redis_cache: ReusingRedisCache, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_idle_connections_are_bounded(scripts: RedisScripts, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache_module, "SCRIPT_CONNECTIONS_KEPT", 2)
-    busy = [redis_cache._connection() for _ in range(3)]  # as three concurrent requests hold them
+    busy = [scripts._connection() for _ in range(3)]  # as three concurrent requests hold them
     for connection in busy:
         connection.connect()
-        redis_cache._keep(connection)
-    assert list(redis_cache._idle) == busy[:2]
+        scripts._keep(connection)
+    assert list(scripts._idle) == busy[:2]
     assert busy[2]._sock is None  # closed, not kept
