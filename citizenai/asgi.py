@@ -3,10 +3,11 @@
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "citizenai.settings.base")
-django_asgi_app = get_asgi_application()
+
+from apps.core.handlers import asgi_application, freeze_startup_objects  # after the environment is set
+
+django_asgi_app = asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -34,6 +35,5 @@ start_local_worker_if_needed()
 # round out of three (bench/realtime.py). What was imported so far lives as long as the
 # process and is frozen out of collections; larger thresholds make young collections rarer
 # and full ones rarer still, while cyclic garbage is still collected.
-gc.collect()
-gc.freeze()
+freeze_startup_objects()
 gc.set_threshold(50_000, 20, 20)

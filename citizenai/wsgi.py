@@ -1,11 +1,12 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "citizenai.settings.base")
 # A WSGI sync worker serves one request at a time on one thread, so a kept PostgreSQL
 # connection is reused safely; opening one per request cost about three quarters of the
 # API's CPU time (bench/foundation.py). ASGI keeps the settings default of 0. An explicit
 # DATABASE_CONN_MAX_AGE still wins.
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
-application = get_wsgi_application()
+
+from apps.core.handlers import wsgi_application  # after the environment is set
+
+application = wsgi_application()

@@ -122,6 +122,10 @@ class ReusingRedisCache(RedisCache):
 SCRIPT_CONNECTIONS_KEPT = 32  # idle, per process: more than a server's concurrent requests
 
 
+class NotSent(RedisConnectionError):
+    """No connection could be made: nothing was sent, so the script did not run."""
+
+
 class RedisScripts:
     """Runs Lua scripts against one Redis server, for the calls made on a request's path
     (the rate limiter's counters, apps/core/shared_counts.py).
@@ -133,9 +137,10 @@ class RedisScripts:
     (bench/profile_stack.py). A list rather than a per-thread connection, because Django's
     ASGI handler runs each request on a new thread. An idle connection the server has
     closed (a restart, an idle timeout) is noticed before anything is sent on it and
-    replaced; an error once a script is sent (a timeout included, as when the server
-    vanished without closing the socket) is raised as the client would raise it and never
-    retried, since the script may have run."""
+    replaced. A failure to connect raises NotSent: the script did not run. An error once a
+    script is sent (a timeout included, as when the server vanished without closing the
+    socket) is raised as the client would raise it and never retried, since the script may
+    have run."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -147,13 +152,52 @@ class RedisScripts:
         """A callable running ``source`` (call it with keys= and args=)."""
         found = self._scripts.get(source)
         if found is None:
-            sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
             def run(*, keys: list[str], args: list[Any]) -> Any:
-                return self._run_script(source, sha, [len(keys), *keys, *args])
+                [reply] = self.run_many(source, [(keys, args)])
+                if isinstance(reply, ResponseError):
+                    raise reply
+                return reply
 
             found = self._scripts[source] = run
         return found
+
+    def run_many(self, source: str, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Runs ``source`` once per (keys, args), all sent in one write; the replies in order,
+        a script's error (ResponseError) in its place."""
+        sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+        connection = self._connection()
+        try:
+            connection.connect()
+        except RedisConnectionError as exc:
+            connection.disconnect()
+            raise NotSent(str(exc)) from exc
+        try:
+            replies = self._send_and_read(connection, "EVALSHA", sha, calls)
+            missing = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if missing:  # a restarted or flushed server: these did not run; send the source once
+                again = self._send_and_read(connection, "EVAL", source, [calls[index] for index in missing])
+                for index, reply in zip(missing, again, strict=True):
+                    replies[index] = reply
+        except BaseException:
+            connection.disconnect()  # a reply may be left unread: this socket is not reused
+            raise
+        self._keep(connection)
+        return replies
+
+    @staticmethod
+    def _send_and_read(
+        connection: AbstractConnection, command: str, script: str, calls: list[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        packed = connection.pack_commands([(command, script, len(keys), *keys, *args) for keys, args in calls])
+        connection.send_packed_command(packed)
+        replies: list[Any] = []
+        for _ in calls:
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as exc:  # read on: the connection stays in step with the server
+                replies.append(exc)
+        return replies
 
     def _connection(self) -> AbstractConnection:
         if self._idle_pid != os.getpid():  # a forked worker must not share its parent's sockets
@@ -171,24 +215,6 @@ class RedisScripts:
             if not stale:
                 return connection
             connection.disconnect()
-
-    def _run_script(self, source: str, sha: str, arguments: list[Any]) -> Any:
-        connection = self._connection()
-        try:
-            connection.send_command("EVALSHA", sha, *arguments)
-            try:
-                reply = connection.read_response()
-            except NoScriptError:  # a restarted or flushed server: send the source once
-                connection.send_command("EVAL", source, *arguments)
-                reply = connection.read_response()
-        except ResponseError:
-            self._keep(connection)  # still in step with the server
-            raise
-        except BaseException:
-            connection.disconnect()  # a reply may be left unread: this socket is not reused
-            raise
-        self._keep(connection)
-        return reply
 
     def _keep(self, connection: AbstractConnection) -> None:
         # Bounded: a burst of concurrent requests must not leave its sockets open for good.

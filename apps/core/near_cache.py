@@ -100,6 +100,8 @@ class _Bus:
         os.register_at_fork(after_in_child=self._forked)
 
     def register(self, cache: NearCache[object]) -> None:  # type: ignore[type-arg]
+        if cache.name in self._caches:  # one would never hear of the other's forgets
+            raise ValueError(f"a near cache named {cache.name!r} exists already")
         self._caches[cache.name] = cache
 
     @staticmethod
@@ -150,6 +152,8 @@ class _Bus:
         try:
             name, keys = json.loads(data)
             cache = self._caches.get(name)
+            if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+                raise TypeError("keys must be a list of strings")
         except (ValueError, TypeError):
             logger.warning("Ignored a malformed near-cache message")
             return
@@ -157,17 +161,17 @@ class _Bus:
             cache.evict(keys)
 
     def _listen_forever(self, url: str, channel: str) -> None:
-        failures = 0
+        failures = 0  # attempts in a row that never got subscribed
         while True:
             try:
                 self._listen(url, channel)
             except Exception as exc:
+                if self._subscribed:  # it worked until now: a new outage
+                    failures = 0
                 if failures == 0:
                     logger.warning("Near-cache subscription lost (%s); copies dropped", type(exc).__name__)
-                delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-                failures += 1
-            else:
-                delay, failures = RETRY_SECONDS[0], 0
+            delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+            failures += 1
             self._set_subscribed(False)
             time.sleep(delay)
 

@@ -21,8 +21,13 @@ class FastContentNegotiation(DefaultContentNegotiation):
     def select_renderer(
         self, request: Request, renderers: Sequence[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str] | Any:
-        accept = request.META.get("HTTP_ACCEPT", "*/*")
-        if renderers and not format_suffix and self.settings.URL_FORMAT_OVERRIDE not in request.query_params:
+        meta = request.META
+        accept = meta.get("HTTP_ACCEPT", "*/*")
+        if (
+            renderers
+            and not format_suffix
+            and (not meta.get("QUERY_STRING") or self.settings.URL_FORMAT_OVERRIDE not in request.query_params)
+        ):
             first = renderers[0]
             if accept in ("*/*", first.media_type):
                 return first, first.media_type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpResponseBase
@@ -16,6 +17,35 @@ from apps.core.idempotency import (
     idempotency_replay,
     idempotency_store,
 )
+
+_shared: dict[tuple[type, ...], tuple[Any, ...]] = {}
+
+
+def _shared_instances(classes: Sequence[type]) -> tuple[Any, ...]:
+    key = tuple(classes)
+    found = _shared.get(key)
+    if found is None:
+        found = _shared[key] = tuple(component() for component in key)
+    return found
+
+
+class SharedComponentsMixin:
+    """DRF makes a view's parsers, authenticators and renderers anew for every request. Ours
+    keep no state between calls, so one set per combination of classes serves every request
+    and thread. (Throttles do keep state: each request still gets its own.)"""
+
+    parser_classes: Sequence[type]
+    authentication_classes: Sequence[type]
+    renderer_classes: Sequence[type]
+
+    def get_parsers(self) -> tuple[Any, ...]:
+        return _shared_instances(self.parser_classes)
+
+    def get_authenticators(self) -> tuple[Any, ...]:
+        return _shared_instances(self.authentication_classes)
+
+    def get_renderers(self) -> tuple[Any, ...]:
+        return _shared_instances(self.renderer_classes)
 
 
 class ThrottleFirstMixin:
@@ -84,13 +114,17 @@ class MethodPermissionsMixin:
         return [permission() for permission in classes]
 
 
-class ApiView(ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, APIView):
+class ApiView(SharedComponentsMixin, ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, APIView):
     pass
 
 
-class GenericApiView(ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, generics.GenericAPIView):
+class GenericApiView(
+    SharedComponentsMixin, ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, generics.GenericAPIView
+):
     pass
 
 
-class ApiViewSet(ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, viewsets.GenericViewSet):
+class ApiViewSet(
+    SharedComponentsMixin, ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, viewsets.GenericViewSet
+):
     pass

@@ -1,0 +1,92 @@
+"""Django's WSGI and ASGI handlers, resolving each URL path once per process.
+
+Django walks the URLconf's patterns for every request; for an API path that is several
+nested includes and regular expressions, about a tenth of a cached, authenticated request's
+CPU (bench/profile_stack.py). The URLconf does not change while a process runs, so the
+match for a path is kept (up to RESOLVED_KEPT paths, then started afresh) and each request
+gets its own copy, with its own kwargs. Paths that do not resolve are not kept. A change of
+ROOT_URLCONF (tests) forgets everything, as Django's own URL caches do.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.base import BaseHandler
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import HttpRequest
+from django.urls import ResolverMatch, get_resolver
+
+RESOLVED_KEPT = 4096
+_resolved: dict[str, ResolverMatch] = {}
+
+
+class ResolveOnceMixin(BaseHandler):
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        if hasattr(request, "urlconf"):  # a middleware chose another URLconf for this request
+            return super().resolve_request(request)
+        kept = _resolved.get(request.path_info)
+        if kept is None:
+            match = super().resolve_request(request)  # Resolver404 propagates, nothing is kept
+            if len(_resolved) >= RESOLVED_KEPT:
+                _resolved.clear()
+            _resolved[request.path_info] = _copy(match)
+            return match
+        match = _copy(kept)
+        request.resolver_match = match
+        return match
+
+
+def _copy(match: ResolverMatch) -> ResolverMatch:
+    # ResolverMatch refuses pickling, so copy.copy() cannot make one.
+    clone = object.__new__(ResolverMatch)
+    clone.__dict__.update(match.__dict__)
+    clone.kwargs = dict(match.kwargs)  # view middleware and views may change their own
+    return clone
+
+
+class ResolveOnceWSGIHandler(ResolveOnceMixin, WSGIHandler):
+    pass
+
+
+class ResolveOnceASGIHandler(ResolveOnceMixin, ASGIHandler):
+    pass
+
+
+@receiver(setting_changed)
+def _urlconf_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ROOT_URLCONF":
+        _resolved.clear()
+
+
+def wsgi_application() -> ResolveOnceWSGIHandler:
+    """As django.core.wsgi.get_wsgi_application(), with what lives as long as the process
+    frozen out of garbage collection (freeze_startup_objects)."""
+    import django
+
+    django.setup(set_prefix=False)
+    handler = ResolveOnceWSGIHandler()
+    freeze_startup_objects()
+    return handler
+
+
+def asgi_application() -> ResolveOnceASGIHandler:
+    """As django.core.asgi.get_asgi_application()."""
+    import django
+
+    django.setup(set_prefix=False)
+    return ResolveOnceASGIHandler()
+
+
+def freeze_startup_objects() -> None:
+    """Imports the URLconf (and with it every view), then moves everything alive so far out
+    of the collector's sight: a full collection scanned all of it, which cost about a tenth
+    of a cached, authenticated API request's instructions (callgrind, bench/profile_stack.py).
+    Objects made later are collected as before."""
+    get_resolver().url_patterns  # noqa: B018 - imported for its side effect
+    gc.collect()
+    gc.freeze()
