@@ -7,7 +7,6 @@ A prefix tells the kinds apart at a glance (and to secret scanners).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
@@ -19,7 +18,7 @@ REFRESH_TOKEN_PREFIX = "crt_"  # noqa: S105
 
 
 def credential_hash(secret: str) -> str:
-    return hmac.new(settings.CREDENTIAL_HASH_KEY.encode(), secret.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(settings.CREDENTIAL_HASH_KEY.encode(), secret.encode(), "sha256").hex()
 
 
 def new_api_key() -> tuple[str, str]:

@@ -42,8 +42,9 @@ def _fingerprint(request: Request) -> str:
 
 def idempotency_claim(*, request: Request) -> IdempotencyKey | None:
     """Claim the request's key, or raise Replay / Conflict. None when no key was sent."""
-    key = request.META.get(HEADER)
-    if request.method != "POST" or key is None:
+    django_request = request._request  # DRF's attribute proxy costs an exception per miss
+    key = django_request.META.get(HEADER)
+    if django_request.method != "POST" or key is None:
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:

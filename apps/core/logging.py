@@ -8,11 +8,16 @@ from datetime import UTC, datetime
 
 from apps.core.context import current_request_id
 
-_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()) | {
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()) | {
     "message",
     "asctime",
     "request_id",
 }
+
+# Neither format shows where a call was made: without this, logging walks the caller's stack
+# for every record (the "Optimization" section of the logging HOWTO), about a fifth of the cost
+# of the access-log line each request writes at INFO.
+logging._srcfile = None
 
 
 class RequestIdFilter(logging.Filter):

@@ -21,7 +21,7 @@ class FastContentNegotiation(DefaultContentNegotiation):
     def select_renderer(
         self, request: Request, renderers: Sequence[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str] | Any:
-        meta = request.META
+        meta = request._request.META  # not request.META: DRF's proxy costs an exception first
         accept = meta.get("HTTP_ACCEPT", "*/*")
         if (
             renderers

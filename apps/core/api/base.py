@@ -60,11 +60,15 @@ class ThrottleFirstMixin:
             # A failed authentication leaves the request anonymous: counted by address.
             self.check_throttles(request)
 
+    _throttles_checked = False
+
     def check_throttles(self, request: Request) -> None:
-        # DRF calls this again after the permission check; each request counts once.
-        if getattr(request, "_throttles_checked", False):
+        # DRF calls this again after the permission check; each request (a view instance of
+        # its own) counts once. The flag is on the view: a miss on DRF's Request costs two
+        # exceptions.
+        if self._throttles_checked:
             return
-        request._throttles_checked = True  # type: ignore[attr-defined]
+        self._throttles_checked = True
         super().check_throttles(request)  # type: ignore[misc]
 
 
@@ -108,7 +112,7 @@ class MethodPermissionsMixin:
 
     def get_permissions(self) -> list[BasePermission]:
         request = getattr(self, "request", None)
-        classes = self.method_permissions.get(request.method) if request is not None else None
+        classes = self.method_permissions.get(request._request.method) if request is not None else None
         if classes is None:
             return super().get_permissions()  # type: ignore[misc]
         return [permission() for permission in classes]
