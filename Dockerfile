@@ -26,8 +26,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=citizenai.settings.production \
     VAR_DIR=/app/var \
     MEDIA_ROOT=/app/var/media \
-    STATIC_ROOT=/app/staticfiles \
-    WEB_CONCURRENCY=4
+    STATIC_ROOT=/app/staticfiles
 
 WORKDIR /app
 
@@ -60,8 +59,9 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; h = (os.environ.get('ALLOWED_HOSTS') or 'localhost').split(',')[0].strip().lstrip('.'); r.urlopen(r.Request('http://127.0.0.1:8000/api/v1/system/health', headers={'Host': h if h not in ('', '*') else 'localhost', 'X-Forwarded-Proto': 'https'}), timeout=8)"]
 
-# Workers: WEB_CONCURRENCY (gunicorn reads it). Our RequestIdMiddleware writes the access log,
-# so gunicorn's stays off; so does its control socket, which would go to the read-only $HOME.
+# Workers: gunicorn.conf.py, one per CPU unless WEB_CONCURRENCY says otherwise. Our
+# RequestIdMiddleware writes the access log, so gunicorn's stays off; so does its control
+# socket, which would go to the read-only $HOME.
 # Sync workers expect a buffering reverse proxy in front (slow clients).
 CMD ["gunicorn", "citizenai.wsgi:application", \
      "--bind", "0.0.0.0:8000", \

@@ -1,0 +1,54 @@
+"""JSON log lines (apps/core/logging.py): what ``extra`` carries, in order, and nothing else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from decimal import Decimal
+
+from apps.core.logging import JsonFormatter, RequestIdFilter
+
+
+def _line(record: logging.LogRecord) -> dict[str, object]:
+    RequestIdFilter().filter(record)
+    return json.loads(JsonFormatter().format(record))
+
+
+def test_extra_fields_follow_the_standard_ones_in_the_order_given() -> None:
+    logger = logging.getLogger("apps.test")
+    extra = {"method": "GET", "path": "/api/v1/x", "status": 200, "duration_ms": 1.5, "user_id": None}
+    record = logger.makeRecord(logger.name, logging.INFO, __file__, 7, "GET %s", ("/api/v1/x",), None, extra=extra)
+    line = _line(record)
+    assert list(line) == ["timestamp", "level", "logger", "message", "request_id", *extra]
+    assert {key: line[key] for key in extra} == extra
+    assert line["message"] == "GET /api/v1/x"
+    assert str(line["timestamp"]).endswith("Z")
+
+
+def test_no_attribute_of_the_record_itself_is_written() -> None:
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "plain", (), None)
+    assert set(_line(record)) == {"timestamp", "level", "logger", "message", "request_id"}
+
+
+def test_an_attribute_added_outside_extra_is_written_too() -> None:
+    """A record whose attributes are not in LogRecord's own order (set by hand, or by a
+    record factory) is read whole."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
+    fields = dict(record.__dict__)
+    record.__dict__.clear()
+    record.__dict__.update({"custom": "first", **fields})
+    record._private = "hidden"
+    line = _line(record)
+    assert line["custom"] == "first"
+    assert "_private" not in line
+
+
+def test_values_json_cannot_encode_are_written_as_text() -> None:
+    key = uuid.uuid4()
+    logger = logging.getLogger("apps.test")
+    record = logger.makeRecord(
+        logger.name, logging.INFO, __file__, 1, "m", (), None, extra={"id": key, "n": Decimal("1.5")}
+    )
+    line = _line(record)
+    assert (line["id"], line["n"]) == (str(key), "1.5")
