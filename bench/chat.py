@@ -31,8 +31,8 @@ Run: .venv/bin/python bench/chat.py   (needs wrk, PostgreSQL and Redis on loopba
 Targets: (a)/(b) req/s >= 40%, processing p95 <= 50 ms, SSE first event p95 <= 100 ms.
 
 BENCH_HTTP=gunicorn serves (a), (b) and the warm-up with the production image's HTTP server,
-gunicorn sync with BENCH_WORKERS workers (default 4, the image's WEB_CONCURRENCY; its own
-CONN_MAX_AGE), and keeps the Daphne process for (c) only: with one request per worker at a
+gunicorn sync with BENCH_WORKERS workers (default: one per CPU, as gunicorn.conf.py starts
+the image's; its own CONN_MAX_AGE), and keeps the Daphne process for (c) only: with one request per worker at a
 time, processing_time_ms no longer includes the time a request's thread waits for the GIL
 while Daphne runs the other 15. A chat message spends most of its time waiting for
 PostgreSQL's round trips, so the worker count matters to it far more than to the floor.
@@ -81,7 +81,7 @@ from bench.common import (  # noqa: E402
 )
 
 DAPHNE = ["daphne", "-b", "127.0.0.1", "-p", "{port}", "citizenai.asgi:application"]
-GUNICORN_WORKERS = os.environ.get("BENCH_WORKERS", "4")  # the production image's WEB_CONCURRENCY
+GUNICORN_WORKERS = os.environ.get("BENCH_WORKERS") or str(len(os.sched_getaffinity(0)))  # as gunicorn.conf.py
 GUNICORN_SYNC = ["gunicorn", "-b", "127.0.0.1:{port}", "citizenai.wsgi:application", "-w", GUNICORN_WORKERS]
 NO_PERSISTENT_DB = {"DATABASE_CONN_MAX_AGE": "0"}  # what Django's docs advise under ASGI
 LUA = Path(__file__).resolve().parent / "chat_post.lua"

@@ -24,7 +24,8 @@ about 10 minutes: 2-4 to seed, 1 per endpoint)
 4. Serves the project with production settings (citizenai.settings.production) and the
    twins (bench/bare_concerns.py: the same settings with MIDDLEWARE = [] and a URLconf of
    the twins only, bench/concerns_urls.py) the same way: gunicorn with 4 sync workers, as
-   the Dockerfile runs it (bench/foundation.py found sync workers fastest). For each
+   the image ran them when these figures were taken (it now starts one per CPU,
+   gunicorn.conf.py; bench/foundation.py found sync workers fastest). For each
    endpoint both get a warm-up, then wrk -t2 -c16 --latency as a staff API key
    (Authorization: Bearer) loads them in alternating slices, SLICES per side, so that other
    work on a shared machine weighs on both alike.
