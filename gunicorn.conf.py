@@ -11,4 +11,6 @@ for such a load.
 
 import os
 
-workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
+from citizenai.env import Env
+
+workers = Env().int("WEB_CONCURRENCY", len(os.sched_getaffinity(0)), minimum=1)

@@ -49,9 +49,9 @@ class BearerAuthentication(BaseAuthentication):
             parts = (header if isinstance(header, bytes) else header.encode("latin-1")).split()
         except UnicodeEncodeError:
             raise InvalidCredentials("Malformed Authorization header.", "malformed") from None
-        if not parts or parts[0].lower() != b"bearer":
-            return None
-        if len(parts) != 2:
+        if not parts or not parts[0].lower().startswith(b"bearer"):
+            return None  # another scheme, or none: not ours to judge
+        if len(parts) != 2 or len(parts[0]) != 6:  # e.g. "Bearer\xa0<key>": no ASCII space
             raise InvalidCredentials("Malformed Authorization header; use 'Bearer <key>'.", "malformed")
         try:
             secret = parts[1].decode("ascii")

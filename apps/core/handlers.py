@@ -4,7 +4,9 @@ Django walks the URLconf's patterns for every request; for an API path that is s
 nested includes and regular expressions, about a tenth of a cached, authenticated request's
 CPU (bench/profile_stack.py). The URLconf does not change while a process runs, so the
 match for a path is kept (up to RESOLVED_KEPT paths, then started afresh) and each request
-gets its own copy, with its own kwargs. Paths that do not resolve are not kept. A change of
+gets its own copy, with its own kwargs. Paths that do not resolve are not kept, nor those a
+view marks ``keep_resolved = False`` (the catch-all answering 404 under /api/: a scanner's
+made-up paths would push out the real ones). A change of
 ROOT_URLCONF (tests) forgets everything, as Django's own URL caches do.
 """
 
@@ -32,6 +34,8 @@ class ResolveOnceMixin(BaseHandler):
         kept = _resolved.get(request.path_info)
         if kept is None:
             match = super().resolve_request(request)  # Resolver404 propagates, nothing is kept
+            if not getattr(getattr(match.func, "view_class", None), "keep_resolved", True):
+                return match
             if len(_resolved) >= RESOLVED_KEPT:
                 _resolved.clear()
             _resolved[request.path_info] = _copy(match)

@@ -110,11 +110,17 @@ class InfoView(ApiView):
 
 
 class ApiNotFoundView(ApiView):
-    """Any unknown path under /api/ answers 404 in the envelope, whatever the method."""
+    """Any unknown path under /api/ answers 404 in the envelope, whatever the method.
+
+    Counted against the caller's address like any anonymous request first, so that probing
+    made-up paths is limited too (and the answer carries the X-RateLimit-* headers)."""
 
     permission_classes = [Public]
     authentication_classes: list = []
     schema = None
+    idempotent = False
+    keep_resolved = False  # apps/core/handlers.py
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        super().initial(request, *args, **kwargs)
         raise NotFound("The requested resource was not found.")

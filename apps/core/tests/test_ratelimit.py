@@ -145,6 +145,16 @@ def test_refused_callers_spend_their_budget_and_see_the_headers(stranger):
     assert all(r["X-RateLimit-Limit"] == "3" for r in responses)
 
 
+def test_probing_unknown_api_paths_is_limited_by_address(stranger):
+    """Every made-up path under /api/ answers 404, counted like any other request."""
+    with override_settings(RATE_LIMITS_PER_MINUTE=SMALL):
+        responses = [stranger.post(f"/api/v1/probe-{index}", {}) for index in range(4)]
+    assert [r.status_code for r in responses] == [404, 404, 404, 429]
+    assert [r.json()["error"]["code"] for r in responses[:3]] == ["RESOURCE_NOT_FOUND"] * 3
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
+    assert "Retry-After" in responses[3]
+
+
 def test_forbidden_caller_sees_the_headers(citizen):
     response = citizen.get("/api/v1/system/info")
     assert response.status_code == 403
