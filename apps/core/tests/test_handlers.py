@@ -19,9 +19,11 @@ from typing import Any, ClassVar
 import django
 import pytest
 from asgiref.sync import async_to_sync
+from django.core.cache import caches, close_caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.handlers.base import BaseHandler
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, reset_queries
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import RequestFactory, override_settings
 from django.urls import ResolverMatch, clear_url_caches, get_resolver, include, path, set_urlconf
@@ -488,8 +490,74 @@ def test_freeze_startup_objects_imports_the_urlconf_and_freezes() -> None:
     assert gc.get_freeze_count() == 0
 
 
+@pytest.fixture
+def request_receivers() -> Iterator[None]:
+    """Django's receivers of request_started and request_finished, restored afterwards."""
+    started, finished = list(request_started.receivers), list(request_finished.receivers)
+    try:
+        yield
+    finally:
+        with request_started.lock, request_finished.lock:
+            request_started.receivers[:], request_finished.receivers[:] = started, finished
+            request_started.sender_receivers_cache.clear()
+            request_finished.sender_receivers_cache.clear()
+
+
+def receiver_functions(signal: Any) -> list[Callable[..., Any]]:
+    return [ref() if isinstance(ref, weakref.ReferenceType) else ref for _, ref, _ in signal.receivers]
+
+
+def test_idle_request_receivers_are_disconnected(request_receivers: None, settings: Settings) -> None:
+    settings.DEBUG = False
+    started, finished = receiver_functions(request_started), receiver_functions(request_finished)
+    assert reset_queries in started
+    assert close_caches in finished
+
+    handlers.idle_request_receivers_disconnect()
+
+    # Only those two: close_old_connections (disconnected in this module while requests run,
+    # as the test Client does) and every other receiver stay.
+    assert receiver_functions(request_started) == [f for f in started if f is not reset_queries]
+    assert receiver_functions(request_finished) == [f for f in finished if f is not close_caches]
+
+
+def test_debug_keeps_the_query_log_reset(request_receivers: None, settings: Settings) -> None:
+    settings.DEBUG = True
+    handlers.idle_request_receivers_disconnect()
+    assert reset_queries in receiver_functions(request_started)
+
+
+class ClosingCache(LocMemCache):
+    closed = 0
+
+    def close(self, **kwargs: Any) -> None:
+        ClosingCache.closed += 1
+
+
+def test_a_cache_whose_close_does_something_is_still_closed(request_receivers: None, settings: Settings) -> None:
+    settings.CACHES = {**settings.CACHES, "other": {"BACKEND": f"{__name__}.ClosingCache"}}
+    handlers.idle_request_receivers_disconnect()
+    assert close_caches in receiver_functions(request_finished)
+
+    caches["other"].get("anything")  # in use in this thread, so closed at the request's end
+    before = ClosingCache.closed
+    request_finished.send(sender=None)
+    assert ClosingCache.closed == before + 1
+
+
+def test_the_configured_backends_close_nothing() -> None:
+    from django.conf import settings as live
+
+    for alias in ("django.core.cache.backends.locmem.LocMemCache", "apps.core.cache.ReusingRedisCache"):
+        assert handlers._closes_nothing(alias)
+    assert all(handlers._closes_nothing(alias["BACKEND"]) for alias in live.CACHES.values())
+    assert not handlers._closes_nothing("django.core.cache.backends.memcached.PyMemcacheCache")
+
+
 @pytest.mark.django_db
-def test_wsgi_application_is_a_resolve_once_handler_with_startup_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wsgi_application_is_a_resolve_once_handler_with_startup_frozen(
+    monkeypatch: pytest.MonkeyPatch, request_receivers: None
+) -> None:
     setups: list[dict[str, Any]] = []
     monkeypatch.setattr(django, "setup", lambda **kwargs: setups.append(kwargs))  # set up already
     gc.unfreeze()
@@ -505,7 +573,7 @@ def test_wsgi_application_is_a_resolve_once_handler_with_startup_frozen(monkeypa
         gc.unfreeze()
 
 
-def test_asgi_application_is_a_resolve_once_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asgi_application_is_a_resolve_once_handler(monkeypatch: pytest.MonkeyPatch, request_receivers: None) -> None:
     setups: list[dict[str, Any]] = []
     monkeypatch.setattr(django, "setup", lambda **kwargs: setups.append(kwargs))
     gc.unfreeze()
