@@ -12,7 +12,12 @@ ROOT_URLCONF = "citizenai.bench_urls"
 if os.environ.get("BENCH_BARE") == "1":
     MIDDLEWARE = []
 elif os.environ.get("BENCH_BARE") == "django":
-    MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("apps.")]
+    # Django's own classes where ours subclass them (they skip work on API reads).
+    DJANGO_OWN = {
+        "apps.core.middleware.SessionMiddleware": "django.contrib.sessions.middleware.SessionMiddleware",
+        "apps.core.middleware.AuthenticationMiddleware": "django.contrib.auth.middleware.AuthenticationMiddleware",
+    }
+    MIDDLEWARE = [DJANGO_OWN.get(m, m) for m in MIDDLEWARE if m in DJANGO_OWN or not m.startswith("apps.")]
 if os.environ.get("BENCH_DB_POOL") == "1":
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # a pool replaces persistent connections
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 8}
