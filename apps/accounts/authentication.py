@@ -12,6 +12,7 @@ from apps.accounts import selectors, services
 from apps.accounts.credentials import ACCESS_TOKEN_PREFIX
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.core.exceptions import InvalidCredentials
+from apps.core.net import claims_bearer
 
 
 def authenticate_bearer(secret: str) -> tuple[User, ApiKey | AuthSession]:
@@ -49,7 +50,7 @@ class BearerAuthentication(BaseAuthentication):
             parts = (header if isinstance(header, bytes) else header.encode("latin-1")).split()
         except UnicodeEncodeError:
             raise InvalidCredentials("Malformed Authorization header.", "malformed") from None
-        if not parts or not parts[0].lower().startswith(b"bearer"):
+        if not parts or not claims_bearer(parts[0]):
             return None  # another scheme, or none: not ours to judge
         if len(parts) != 2 or len(parts[0]) != 6:  # e.g. "Bearer\xa0<key>": no ASCII space
             raise InvalidCredentials("Malformed Authorization header; use 'Bearer <key>'.", "malformed")

@@ -16,6 +16,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from apps.core.context import accept_request_id, request_id_var
 from apps.core.envelope import error_json_response, is_api_path
 from apps.core.exceptions import log_unhandled
+from apps.core.net import claims_bearer
 
 access_logger = logging.getLogger("apps.access")
 
@@ -122,7 +123,7 @@ def is_program_read(request: HttpRequest) -> bool:
     meta = request.META
     return (
         not meta.get("HTTP_COOKIE")
-        and meta.get("HTTP_AUTHORIZATION", "")[:6].lower() == "bearer"
+        and claims_bearer(meta.get("HTTP_AUTHORIZATION", "")[:6].encode("latin-1", "replace"))
         and request.method in _SAFE_METHODS
         and is_api_path(request.path_info)
     )

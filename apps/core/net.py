@@ -16,3 +16,11 @@ def client_ip(request: HttpRequest) -> str:
     if len(forwarded) >= proxies:
         return forwarded[-proxies]
     return remote
+
+
+def claims_bearer(header: bytes) -> bool:
+    """Whether an Authorization header (or its first word) is meant as bearer credentials:
+    it starts with "bearer", in any case. BearerAuthentication answers or refuses every
+    such header, never leaving the caller anonymous, which is what lets is_program_read
+    skip the session for it."""
+    return header[:6].lower() == b"bearer"

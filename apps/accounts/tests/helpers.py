@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
-from conftest import PASSWORD, Api
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+from conftest import PASSWORD, Api, make_user
 
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
@@ -16,6 +20,26 @@ REFRESH = "/api/v1/auth/refresh"
 REGISTER = "/api/v1/auth/register"
 API_KEYS = "/api/v1/auth/api-keys"
 USERS = "/api/v1/users"
+SIGN_IN = "/accounts/sign-in/"
+
+
+def form_csrf_token(client: Client, path: str) -> str:
+    """Load a page the way a browser does and return the token its form carries."""
+    response = client.get(path)
+    assert response.status_code == 200
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.content.decode())
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def signed_in_browser(username: str = "citizen", role: str = Role.CITIZEN) -> tuple[Client, User]:
+    """A new user, signed in through the sign-in page by a client that enforces CSRF."""
+    user = make_user(username, role)
+    client = Client(enforce_csrf_checks=True)
+    token = form_csrf_token(client, SIGN_IN)
+    response = client.post(SIGN_IN, {"identifier": username, "password": PASSWORD, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    return client, user
 
 
 def api_key_url(key_id: Any) -> str:

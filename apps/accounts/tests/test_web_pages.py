@@ -12,12 +12,21 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.accounts.roles import Role
-from apps.accounts.tests.helpers import LOGIN, VALIDATE, assert_error, assert_ok, bearer, database_text
+from apps.accounts.tests.helpers import (
+    LOGIN,
+    SIGN_IN,
+    VALIDATE,
+    assert_error,
+    assert_ok,
+    bearer,
+    database_text,
+    form_csrf_token,
+    signed_in_browser,
+)
 from conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 
-SIGN_IN = "/accounts/sign-in/"
 SIGN_UP = "/accounts/sign-up/"
 SIGN_OUT = "/accounts/sign-out/"
 ACCOUNT = "/accounts/"
@@ -39,24 +48,6 @@ def _main_form(html: str) -> str:
     return main[main.index("<form") : main.index("</form>")]
 
 
-def _csrf(client: Client, path: str) -> str:
-    """Load a page the way a browser does and return the token its form carries."""
-    response = client.get(path)
-    assert response.status_code == 200
-    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', _html(response))
-    assert match, "page has no CSRF token"
-    return match.group(1)
-
-
-def _signed_in_client(username: str = "citizen", role: str = Role.CITIZEN) -> tuple[Client, User]:
-    user = make_user(username, role)
-    client = Client(enforce_csrf_checks=True)
-    token = _csrf(client, SIGN_IN)
-    response = client.post(SIGN_IN, {"identifier": username, "password": PASSWORD, "csrfmiddlewaretoken": token})
-    assert response.status_code == 302
-    return client, user
-
-
 def _new_key_secret(html: str) -> str | None:
     match = re.search(r'<code id="new-api-key">([^<]+)</code>', html)
     return match.group(1) if match else None
@@ -76,7 +67,7 @@ def test_sign_up_page_renders_the_form(db):
 
 def test_sign_up_then_land_on_the_account_page(db):
     client = Client(enforce_csrf_checks=True)
-    token = _csrf(client, SIGN_UP)
+    token = form_csrf_token(client, SIGN_UP)
     body = {"name": "Robin Resident", "email": "robin@example.org", "password": NEW_PASSWORD}
     response = client.post(SIGN_UP, {**body, "csrfmiddlewaretoken": token}, follow=True)
     assert response.redirect_chain == [(ACCOUNT, 302)]
@@ -135,7 +126,7 @@ def test_sign_up_is_rate_limited_per_address(db):
     assert User.objects.count() == limit
 
 
-def test_sign_up_requires_csrf(db):
+def test_sign_up_requiresform_csrf_token(db):
     client = Client(enforce_csrf_checks=True)
     body = {"name": "No Token", "email": "nt@example.org", "password": NEW_PASSWORD}
     assert client.post(SIGN_UP, body).status_code == 403
@@ -226,27 +217,27 @@ def test_sign_in_follows_a_safe_next_only(db):
     assert response.status_code == 302 and response["Location"] == ACCOUNT
 
 
-def test_sign_in_requires_csrf(db):
+def test_sign_in_requiresform_csrf_token(db):
     make_user("citizen", Role.CITIZEN)
     client = Client(enforce_csrf_checks=True)
     response = client.post(SIGN_IN, {"identifier": "citizen", "password": PASSWORD})
     assert response.status_code == 403
     assert "_auth_user_id" not in client.session
-    token = _csrf(client, SIGN_IN)
+    token = form_csrf_token(client, SIGN_IN)
     response = client.post(SIGN_IN, {"identifier": "citizen", "password": PASSWORD, "csrfmiddlewaretoken": token})
     assert response.status_code == 302
 
 
 def test_session_cookie_from_sign_in_works_on_the_api(db):
-    client, user = _signed_in_client()
+    client, user = signed_in_browser()
     response = client.get(VALIDATE)
     data = assert_ok(response)
     assert data["auth_type"] == "session_cookie"
     assert data["user"]["id"] == str(user.pk)
 
 
-def test_cookie_session_api_writes_need_csrf(db):
-    client, _ = _signed_in_client()
+def test_cookie_session_api_writes_needform_csrf_token(db):
+    client, _ = signed_in_browser()
     response = client.post("/api/v1/auth/api-keys", {"name": "k"}, content_type="application/json")
     assert_error(response, 403, "PERMISSION_DENIED")
     assert not ApiKey.objects.exists()
@@ -261,20 +252,20 @@ def test_cookie_session_api_writes_need_csrf(db):
 
 
 def test_sign_out_requires_post(db):
-    client, _ = _signed_in_client()
+    client, _ = signed_in_browser()
     assert client.get(SIGN_OUT).status_code == 405
     assert client.get(ACCOUNT).status_code == 200  # still signed in
 
 
-def test_sign_out_requires_csrf(db):
-    client, _ = _signed_in_client()
+def test_sign_out_requiresform_csrf_token(db):
+    client, _ = signed_in_browser()
     assert client.post(SIGN_OUT).status_code == 403
     assert client.get(ACCOUNT).status_code == 200
 
 
 def test_sign_out_ends_the_session(db):
-    client, _ = _signed_in_client()
-    token = _csrf(client, ACCOUNT)
+    client, _ = signed_in_browser()
+    token = form_csrf_token(client, ACCOUNT)
     response = client.post(SIGN_OUT, {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
     assert response["Location"] == "/"
@@ -288,7 +279,7 @@ def test_sign_out_page_revokes_tokens_of_the_browsers_api_login(db):
     client = Client(enforce_csrf_checks=True)
     response = client.post(LOGIN, {"username": "citizen", "password": PASSWORD}, content_type="application/json")
     tokens = assert_ok(response)
-    token = _csrf(client, ACCOUNT)
+    token = form_csrf_token(client, ACCOUNT)
     assert client.post(SIGN_OUT, {"csrfmiddlewaretoken": token}).status_code == 302
     assert AuthSession.objects.get(pk=tokens["session"]["id"]).revoked_at is not None
     assert_error(bearer(tokens["access_token"]).get(VALIDATE), 401, "INVALID_API_KEY")
@@ -304,14 +295,14 @@ def test_account_page_requires_sign_in(db):
 
 
 def test_account_page_shows_the_user(db):
-    client, _ = _signed_in_client("staffer", Role.STAFF)
+    client, _ = signed_in_browser("staffer", Role.STAFF)
     html = _html(client.get(ACCOUNT))
     assert "staffer" in html and "staffer@example.org" in html and "Staff" in html
 
 
 def test_create_api_key_on_the_account_page_shows_it_once(db):
-    client, user = _signed_in_client()
-    token = _csrf(client, ACCOUNT)
+    client, user = signed_in_browser()
+    token = form_csrf_token(client, ACCOUNT)
     response = client.post(ACCOUNT, {"name": "my script", "csrfmiddlewaretoken": token})
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
@@ -334,8 +325,8 @@ def test_create_api_key_on_the_account_page_shows_it_once(db):
 
 
 def test_create_api_key_with_expiry_on_the_account_page(db):
-    client, user = _signed_in_client()
-    token = _csrf(client, ACCOUNT)
+    client, user = signed_in_browser()
+    token = form_csrf_token(client, ACCOUNT)
     when = (timezone.localtime() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(ACCOUNT, {"name": "brief", "expires_at": when, "csrfmiddlewaretoken": token})
     assert response.status_code == 200
@@ -344,8 +335,8 @@ def test_create_api_key_with_expiry_on_the_account_page(db):
 
 
 def test_create_api_key_with_past_expiry_shows_the_error(db):
-    client, user = _signed_in_client()
-    token = _csrf(client, ACCOUNT)
+    client, user = signed_in_browser()
+    token = form_csrf_token(client, ACCOUNT)
     response = client.post(ACCOUNT, {"name": "stale", "expires_at": "2001-01-01T00:00", "csrfmiddlewaretoken": token})
     assert response.status_code == 400
     html = _html(response)
@@ -355,8 +346,8 @@ def test_create_api_key_with_past_expiry_shows_the_error(db):
 
 
 def test_create_api_key_without_a_name_shows_the_error(db):
-    client, user = _signed_in_client()
-    token = _csrf(client, ACCOUNT)
+    client, user = signed_in_browser()
+    token = form_csrf_token(client, ACCOUNT)
     response = client.post(ACCOUNT, {"name": "", "csrfmiddlewaretoken": token})
     assert response.status_code == 400
     assert 'id="id_name_error"' in _html(response)
@@ -364,15 +355,15 @@ def test_create_api_key_without_a_name_shows_the_error(db):
     assert not ApiKey.objects.filter(user=user).exists()
 
 
-def test_create_api_key_on_the_account_page_requires_csrf(db):
-    client, user = _signed_in_client()
+def test_create_api_key_on_the_account_page_requiresform_csrf_token(db):
+    client, user = signed_in_browser()
     assert client.post(ACCOUNT, {"name": "forged"}).status_code == 403
     assert not ApiKey.objects.filter(user=user).exists()
 
 
 def test_revoke_api_key_on_the_account_page(db):
-    client, user = _signed_in_client()
-    token = _csrf(client, ACCOUNT)
+    client, user = signed_in_browser()
+    token = form_csrf_token(client, ACCOUNT)
     secret = _new_key_secret(_html(client.post(ACCOUNT, {"name": "short-lived", "csrfmiddlewaretoken": token})))
     key = ApiKey.objects.get(user=user)
     assert f'action="{_revoke_url(key.pk)}"' in _html(client.get(ACCOUNT))
@@ -388,8 +379,8 @@ def test_revoke_api_key_on_the_account_page(db):
     assert error["details"] == {"reason": "revoked"}
 
 
-def test_revoke_requires_post_and_csrf(db):
-    client, user = _signed_in_client()
+def test_revoke_requires_post_andform_csrf_token(db):
+    client, user = signed_in_browser()
     key = ApiKey.objects.create(user=user, name="k", prefix="cai_00000000", key_hash="0" * 64)
     assert client.get(_revoke_url(key.pk)).status_code == 405
     assert client.post(_revoke_url(key.pk)).status_code == 403
@@ -398,10 +389,10 @@ def test_revoke_requires_post_and_csrf(db):
 
 
 def test_cannot_revoke_someone_elses_key_on_the_account_page(db):
-    client, _ = _signed_in_client()
+    client, _ = signed_in_browser()
     other = make_user("other", Role.CITIZEN)
     key = ApiKey.objects.create(user=other, name="theirs", prefix="cai_11111111", key_hash="1" * 64)
-    token = _csrf(client, ACCOUNT)
+    token = form_csrf_token(client, ACCOUNT)
     assert client.post(_revoke_url(key.pk), {"csrfmiddlewaretoken": token}).status_code == 404
     key.refresh_from_db()
     assert key.revoked_at is None
@@ -421,7 +412,7 @@ def test_revoke_requires_sign_in(db):
 
 
 def test_admin_pages_never_show_credential_hashes(db):
-    client, admin = _signed_in_client("boss", Role.ADMINISTRATOR)
+    client, admin = signed_in_browser("boss", Role.ADMINISTRATOR)
     key = ApiKey.objects.create(user=admin, name="k", prefix="cai_abcdef01", key_hash="f" * 64)
     session = AuthSession.objects.create(
         user=admin,
@@ -449,7 +440,7 @@ def test_admin_pages_never_show_credential_hashes(db):
 
 
 def test_citizens_and_staff_roles_map_to_admin_access(db):
-    citizen_client, _ = _signed_in_client("citizen", Role.CITIZEN)
+    citizen_client, _ = signed_in_browser("citizen", Role.CITIZEN)
     assert citizen_client.get("/admin/").status_code == 302  # to the admin login
-    staff_client, _ = _signed_in_client("staffer", Role.STAFF)
+    staff_client, _ = signed_in_browser("staffer", Role.STAFF)
     assert staff_client.get("/admin/").status_code == 200

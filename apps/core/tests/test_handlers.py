@@ -314,17 +314,22 @@ def test_a_page_that_does_not_resolve_is_not_kept(walks: Walks) -> None:
     assert walks.paths == [UNKNOWN_PAGE, UNKNOWN_PAGE]  # walked again: nothing was kept
 
 
+def assert_unknown_api_path_never_kept(handler: ResolveOnceWSGIHandler, walks: Walks) -> list[Answer]:
+    """Asked twice, UNKNOWN_API_PATH is answered 404 in the envelope and walked both times."""
+    answers = [wsgi_get(handler, UNKNOWN_API_PATH) for _ in range(2)]
+    for answer in answers:
+        assert_error(answer, 404, "RESOURCE_NOT_FOUND")
+    assert handlers._resolved == {}
+    assert walks.paths == [UNKNOWN_API_PATH, UNKNOWN_API_PATH]
+    return answers
+
+
 @pytest.mark.django_db
 def test_an_api_path_that_does_not_resolve_gets_the_envelope_and_is_not_kept(settings: Settings, walks: Walks) -> None:
     settings.ROOT_URLCONF = __name__  # no catch-all for /api/ here
     handler = ResolveOnceWSGIHandler()
 
-    answers = [wsgi_get(handler, UNKNOWN_API_PATH) for _ in range(2)]
-
-    for answer in answers:
-        assert_error(answer, 404, "RESOURCE_NOT_FOUND")
-    assert handlers._resolved == {}
-    assert walks.paths == [UNKNOWN_API_PATH, UNKNOWN_API_PATH]
+    assert_unknown_api_path_never_kept(handler, walks)
     # A path that does resolve in the same URLconf is kept as usual.
     assert wsgi_get(handler, HEALTH).status_code == 200
     assert list(handlers._resolved) == [HEALTH]
@@ -337,12 +342,7 @@ def test_an_unknown_api_path_resolves_to_the_catch_all_which_is_not_kept(walks: 
     paths cannot push the real ones out."""
     handler = ResolveOnceWSGIHandler()
 
-    answers = [wsgi_get(handler, UNKNOWN_API_PATH) for _ in range(2)]
-
-    for answer in answers:
-        assert_error(answer, 404, "RESOURCE_NOT_FOUND")
-    assert handlers._resolved == {}
-    assert walks.paths == [UNKNOWN_API_PATH, UNKNOWN_API_PATH]
+    answers = assert_unknown_api_path_never_kept(handler, walks)
     # Counted against the caller's budget like any other request.
     first, second = (int(answer["X-RateLimit-Remaining"]) for answer in answers)
     assert second == first - 1

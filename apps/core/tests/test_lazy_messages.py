@@ -3,7 +3,6 @@ message. API requests never make it; pages still store a message and show it on 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pytest
@@ -19,15 +18,14 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 from django.utils.functional import SimpleLazyObject, empty
 
-from apps.accounts.tests.helpers import VALIDATE, assert_error, assert_ok
+from apps.accounts.tests.helpers import SIGN_IN, VALIDATE, assert_error, assert_ok, form_csrf_token, signed_in_browser
 from apps.core import middleware
 from apps.core.middleware import LazyMessageMiddleware
-from conftest import PASSWORD, Persona, make_user
+from conftest import Persona
 
 pytestmark = pytest.mark.django_db
 
 HEALTH = "/api/v1/system/health"
-SIGN_IN = "/accounts/sign-in/"
 SIGN_UP = "/accounts/sign-up/"
 SIGN_OUT = "/accounts/sign-out/"
 ACCOUNT = "/accounts/"
@@ -67,26 +65,9 @@ def _html(response: HttpResponse) -> str:
     return response.content.decode()
 
 
-def _csrf(client: Client, path: str) -> str:
-    response = client.get(path)
-    assert response.status_code == 200
-    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', _html(response))
-    assert match, "page has no CSRF token"
-    return match.group(1)
-
-
 def _stored(response: HttpResponse) -> bool:
     """Whether the response stores messages in the cookie (not merely deletes it)."""
     return COOKIE in response.cookies and bool(response.cookies[COOKIE].value)
-
-
-def _signed_in(username: str = "citizen") -> Client:
-    make_user(username, "citizen")
-    client = Client(enforce_csrf_checks=True)
-    token = _csrf(client, SIGN_IN)
-    response = client.post(SIGN_IN, {"identifier": username, "password": PASSWORD, "csrfmiddlewaretoken": token})
-    assert response.status_code == 302
-    return client
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -131,7 +112,7 @@ def test_authenticated_and_refused_api_requests_never_make_the_storage(
 
 def test_sign_up_message_is_stored_then_shown_once_on_the_next_page(made: list[HttpRequest]) -> None:
     client = Client(enforce_csrf_checks=True)
-    token = _csrf(client, SIGN_UP)
+    token = form_csrf_token(client, SIGN_UP)
     made.clear()
     body = {"name": "Robin Resident", "email": "robin@example.org", "password": "my own long passphrase 64"}
 
@@ -150,8 +131,8 @@ def test_sign_up_message_is_stored_then_shown_once_on_the_next_page(made: list[H
 
 
 def test_sign_out_message_is_shown_on_the_home_page() -> None:
-    client = _signed_in()
-    token = _csrf(client, ACCOUNT)
+    client = signed_in_browser()[0]
+    token = form_csrf_token(client, ACCOUNT)
 
     signed_out = client.post(SIGN_OUT, {"csrfmiddlewaretoken": token})
 
@@ -165,8 +146,8 @@ def test_sign_out_message_is_shown_on_the_home_page() -> None:
 
 
 def test_api_key_creation_message_is_shown_on_the_page_itself() -> None:
-    client = _signed_in()
-    token = _csrf(client, ACCOUNT)
+    client = signed_in_browser()[0]
+    token = form_csrf_token(client, ACCOUNT)
 
     created = client.post(ACCOUNT, {"name": "laptop", "csrfmiddlewaretoken": token})
 
