@@ -40,8 +40,9 @@ PostgreSQL's round trips, so the worker count matters to it far more than to the
 BENCH_DURATION (s, default 15), BENCH_ROUNDS (default 1; each figure keeps its best round),
 BENCH_CONNECTIONS (default 16, as bench/foundation.py uses), BENCH_SSE (default 50),
 BENCH_SEQUENTIAL (rounds of the mix, default 10). BENCH_PROFILE=1 then profiles
-exchange_run in this process against the bench database (cProfile; per message: time and SQL
-queries), with the server stopped; BENCH_PROFILE=only does just that.
+exchange_run in this process against the bench database (per message: time and SQL queries,
+then each query's wall time in one exchange, then cProfile), with the server stopped;
+BENCH_PROFILE=only does just that.
 """
 
 from __future__ import annotations
@@ -717,6 +718,28 @@ def profile(tracking: str, runs: int = 25) -> None:
                 services.exchange_run(conversation=conv, user=key.user, text=text)
                 times.append((time.perf_counter() - started) * 1000)
         print(f"  {statistics.median(times):>7.2f} ms  {len(queries):>3} queries  {text!r}")
+    print("\nwall time per query of one exchange of each message (ms, SQL abridged):")
+    for index, text in enumerate(messages):
+        timings: list[tuple[float, str]] = []
+
+        def timed(
+            execute: Any, sql: str, params: Any, many: bool, context: Any, timings: list[tuple[float, str]] = timings
+        ) -> Any:
+            started = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                timings.append(((time.perf_counter() - started) * 1000, " ".join(sql.split())[:90]))
+
+        conv = conversation(f"prof-q-{index}")
+        started = time.perf_counter()
+        with connection.execute_wrapper(timed):
+            services.exchange_run(conversation=conv, user=key.user, text=text)
+        total = (time.perf_counter() - started) * 1000
+        in_sql = sum(ms for ms, _ in timings)
+        print(f"  {text!r}: {total:.2f} ms, {in_sql:.2f} in SQL, {total - in_sql:.2f} in Python")
+        for ms, sql in timings:
+            print(f"    {ms:6.2f}  {sql}")
     profiler = cProfile.Profile()
     profiler.enable()
     for run in range(runs):
