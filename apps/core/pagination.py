@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.exceptions import BadRequest
+from apps.core.parsers import json_loads
 
 # The databases take OFFSET as a 64-bit integer; a larger one fails in the query as a 500,
 # so offsets (and the pages that imply them) are bounded well below that.
@@ -51,7 +52,7 @@ def encode_cursor(timestamp: datetime, pk: Any, direction: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        payload = json_loads(base64.urlsafe_b64decode(padded.encode()).decode())
         timestamp = parse_datetime(payload["t"])
         pk = str(payload["i"])
         # str() so that a non-string direction is rejected below instead of failing the set lookup.

@@ -12,6 +12,16 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from apps.core.exceptions import PayloadTooLarge
 
 
+def json_loads(text: str | bytes) -> Any:
+    """json.loads for text a client sent: nesting too deep for the decoder (``[[[…]]]`` a few
+    thousand levels down, a body of a few kilobytes) is a ValueError like any other malformed
+    JSON, not a RecursionError that ends as a 500."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def unwrap(parsed: Any) -> Any:
     """``{"data": {...}, "metadata": {...}}`` means the payload is ``data``."""
     if (
@@ -42,7 +52,7 @@ class EnvelopeJSONParser(JSONParser):
         if not raw.strip():
             return {}
         try:
-            parsed = json.loads(raw.decode("utf-8"))
+            parsed = json_loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise ParseError(f"JSON parse error: {exc}") from None
         return unwrap(parsed)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import weakref
@@ -17,6 +16,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from apps.core.parsers import json_loads
 from apps.core.ratelimit import hit
 from apps.realtime import frames
 from apps.realtime.auth import ANONYMOUS, Identity, Refused, client_ip, still_valid
@@ -174,7 +174,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.send_error(frames.VALIDATION_ERROR, "Send JSON text frames.", {"frame": ["Binary frame."]})
             return
         try:
-            frame = json.loads(text_data)
+            frame = json_loads(text_data)
         except ValueError:
             await self.send_error(frames.VALIDATION_ERROR, "Malformed JSON.", {"frame": ["Not valid JSON."]})
             return

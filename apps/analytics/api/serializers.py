@@ -16,7 +16,6 @@ Nothing a caller sends reaches SQL except as a bound value that passed these che
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from apps.analytics.selectors import AGGREGATES, QUERY_SOURCES, TIME_GROUPS
 from apps.chat.models import ConversationStatus
 from apps.concerns.models import Priority, Status
 from apps.core.exceptions import BadRequest
+from apps.core.parsers import json_loads
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
@@ -210,7 +210,7 @@ def filters_param(query: Mapping[str, str], allowed: dict[str, Validator], error
     if raw is None or raw.strip() == "":
         return {}
     try:
-        parsed = json.loads(raw)
+        parsed = json_loads(raw)
     except ValueError:
         errors.bad("filters", 'Must be a JSON-encoded object, e.g. {"priority": "high"}.')
         return {}

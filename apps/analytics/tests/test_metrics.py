@@ -180,6 +180,7 @@ def test_empty_range(staff_member):
         ("concerns?start_date=2025-01-01&end_date=2025-06-01&granularity=hourly", 422, "granularity"),
         ("concerns?start_date=2025-01-01&end_date=2025-01-02&filters=%7Bnot%20json", 400, "filters"),
         ("concerns?start_date=2025-01-01&end_date=2025-01-02&filters=%5B1%5D", 422, "filters"),
+        ("concerns?start_date=2025-01-01&end_date=2025-01-02&filters=" + "%5B" * 5000 + "%5D" * 5000, 400, "filters"),
         (
             "concerns?start_date=2025-01-01&end_date=2025-01-02&filters=%7B%22colour%22%3A%22red%22%7D",
             422,

@@ -50,6 +50,17 @@ def test_malformed_json_is_400(stranger):
     assert "body" in error["details"]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/test/echo", "/api/v1/auth/login", "/api/v1/auth/register"])
+def test_json_nested_too_deeply_is_400_not_500(stranger, path):
+    """A few kilobytes of brackets exhaust the decoder's recursion; that is malformed input."""
+    deep = "[" * 5000 + "]" * 5000
+    response = stranger.client.post(path, data=deep, content_type="application/json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert "body" in error["details"]
+
+
 def test_unsupported_content_type_is_415(stranger):
     response = stranger.client.post("/api/v1/test/echo", data="<x/>", content_type="application/xml")
     assert response.status_code == 415

@@ -150,6 +150,7 @@ def _b64(payload: object) -> str:
     [
         "garbage!!",
         "bm90IGpzb24",  # "not json"
+        base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode(),  # too deep for the decoder
         _b64([1, 2]),
         _b64({"t": "yesterday", "i": "x"}),
         _b64({"t": 12, "i": "x"}),

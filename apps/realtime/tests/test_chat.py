@@ -232,6 +232,7 @@ async def test_seed_002_anonymous_session_is_its_own(db):
     ("text", "code"),
     [
         ("{not json", "VALIDATION_ERROR"),
+        ("[" * 5000 + "]" * 5000, "VALIDATION_ERROR"),  # too deep for the decoder: not a crash
         ("[1, 2, 3]", "VALIDATION_ERROR"),
         ('"just a string"', "VALIDATION_ERROR"),
         ('{"data": {}}', "VALIDATION_ERROR"),
