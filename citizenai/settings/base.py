@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from static/, never from a CDN
     "channels",
     "apps.core",
     "apps.accounts",
@@ -348,6 +349,11 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": APP_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # The Swagger UI's files from the drf-spectacular-sidecar package (collected into static/):
+    # by default the page loads them from a CDN, which an offline deployment cannot reach.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
