@@ -100,6 +100,10 @@ class LoginRateThrottle(RecordingThrottle):
         limit = settings.RATE_LIMITS_PER_MINUTE["login"]
         # Exact: a guessed password must not slip past the limit on another process.
         budgets = [hit(f"login:ip:{client_ip(request)}", limit, exact=True)]
+        # Decided before the body is parsed: a malformed body (400) still answers with the
+        # X-RateLimit-* headers, and an address over budget gets its 429 whatever it sent.
+        if not self.record(request, budgets[0]):
+            return False
         data = request.data if isinstance(request.data, dict) else {}
         name = data.get("username") or data.get("email")
         if isinstance(name, str) and name.strip():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpResponseBase
-from rest_framework import generics, viewsets
+from rest_framework import exceptions, generics, viewsets
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -61,6 +62,21 @@ class ThrottleFirstMixin:
             self.check_throttles(request)
 
     _throttles_checked = False
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        # What fails before authentication (content negotiation: 406, an unknown ?format=:
+        # 404) is counted here, so that its answer carries the X-RateLimit-* headers too, and
+        # a caller over budget gets the 429 as anywhere else.
+        if not self._throttles_checked and not isinstance(exc, exceptions.Throttled):
+            request = getattr(self, "request", None)
+            if isinstance(request, Request):
+                with contextlib.suppress(exceptions.APIException):  # a bad key: counted by address
+                    request.user  # noqa: B018
+                try:
+                    self.check_throttles(request)
+                except exceptions.Throttled as throttled:  # over budget: that is the answer
+                    exc = throttled
+        return super().handle_exception(exc)  # type: ignore[misc]
 
     def check_throttles(self, request: Request) -> None:
         # DRF calls this again after the permission check; each request (a view instance of

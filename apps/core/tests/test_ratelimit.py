@@ -162,6 +162,31 @@ def test_forbidden_caller_sees_the_headers(citizen):
     assert response["X-RateLimit-Remaining"] == "99"
 
 
+@pytest.mark.parametrize(
+    ("headers", "query", "status"),
+    [
+        ({"HTTP_ACCEPT": "application/xml"}, {}, 406),  # no renderer for it
+        ({}, {"format": "api"}, 404),  # an unknown ?format=
+    ],
+)
+def test_what_fails_before_authentication_is_counted_and_sees_the_headers(citizen, headers, query, status):
+    """Content negotiation fails before DRF authenticates; the caller is still counted, as
+    themself, and the answer carries the headers."""
+    first = citizen.get("/api/v1/concerns", query, **headers)
+    second = citizen.get("/api/v1/concerns", query, **headers)
+    assert (first.status_code, second.status_code) == (status, status)
+    assert first["X-RateLimit-Limit"] == "100"
+    assert [first["X-RateLimit-Remaining"], second["X-RateLimit-Remaining"]] == ["99", "98"]
+
+
+def test_a_bad_key_failing_negotiation_is_counted_by_address(db):
+    with override_settings(RATE_LIMITS_PER_MINUTE=SMALL):
+        responses = [bearer_client(f"cai_nope_{i}").get(VALIDATE, HTTP_ACCEPT="text/csv") for i in range(4)]
+    assert [r.status_code for r in responses] == [406, 406, 406, 429]
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
+    assert "Retry-After" in responses[3]
+
+
 def test_unknown_api_keys_are_limited_by_address(db):
     with override_settings(RATE_LIMITS_PER_MINUTE=SMALL):
         codes = [bearer_client(f"cai_nope_{index}").get(VALIDATE).status_code for index in range(4)]
@@ -198,6 +223,16 @@ WRONG_PASSWORD = "wrong password"
 
 def attempt(client: Api, username: str, password: str = WRONG_PASSWORD, ip: str = "192.0.2.1"):
     return client.post(LOGIN, {"username": username, "password": password}, format="json", REMOTE_ADDR=ip)
+
+
+@pytest.mark.parametrize("path", [LOGIN, "/api/v1/auth/register"])
+@override_settings(RATE_LIMITS_PER_MINUTE=SMALL)
+def test_a_malformed_sign_in_body_is_counted_and_sees_the_headers(db, path):
+    client = Api()
+    responses = [client.post(path, "{bad", content_type="application/json", REMOTE_ADDR="192.0.2.7") for _ in range(4)]
+    assert [r.status_code for r in responses] == [400, 400, 400, 429]
+    assert responses[0].json()["error"]["code"] == "VALIDATION_ERROR"
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
 
 
 @override_settings(RATE_LIMITS_PER_MINUTE=SMALL, LOGIN_LOCKOUT_THRESHOLD=100)
