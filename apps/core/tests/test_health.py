@@ -6,6 +6,8 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
+from apps.chat.engine import understanding
+from apps.chat.engine.understanding import Understanding
 from apps.core import health
 
 pytestmark = pytest.mark.django_db
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.django_db
 HEALTH = "/api/v1/system/health"
 INFO = "/api/v1/system/info"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
-COMPONENTS = {"database", "cache", "channel_layer", "broker", "file_storage"}
+COMPONENTS = {"database", "cache", "channel_layer", "broker", "file_storage", "ai_engine"}
 
 
 def report(response) -> dict:
@@ -36,6 +38,7 @@ def test_health_is_public_and_healthy(stranger):
     assert data["components"]["cache"] == "healthy"
     assert data["components"]["channel_layer"] == "healthy"
     assert data["components"]["file_storage"] == "healthy"
+    assert data["components"]["ai_engine"] == "healthy"
     # Without a broker tasks run in-process; with one it must answer.
     expected_broker = "healthy" if settings.CELERY_BROKER_URL else "not_configured"
     assert data["components"]["broker"] == expected_broker
@@ -103,6 +106,23 @@ def test_failing_required_component_is_503_and_optional_is_degraded(stranger, mo
     down = stranger.get(HEALTH)
     assert down.status_code == 503
     assert report(down)["components"]["file_storage"] == "unhealthy"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda text: (_ for _ in ()).throw(OSError("intent model missing")),  # the engine cannot run
+        lambda text: Understanding("launch_rockets", 0.9, "neutral", 0.0),  # an intent nobody handles
+        lambda text: Understanding("greeting", 1.7, "neutral", 0.0),  # no probability
+    ],
+)
+def test_an_ai_engine_that_cannot_understand_is_503(stranger, monkeypatch, failure):
+    monkeypatch.setattr(understanding, "understand", failure)
+    response = stranger.get(HEALTH)
+    assert response.status_code == 503
+    components = report(response)["components"]
+    assert components["ai_engine"] == "unhealthy"
+    assert components["database"] == "healthy"
 
 
 def test_unreachable_database_is_503(stranger, monkeypatch):
