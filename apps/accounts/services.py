@@ -83,13 +83,23 @@ def user_create(
 
 def user_register(*, email: str, password: str, name: str, username: str | None = None) -> User:
     first_name, _, last_name = name.strip().partition(" ")
-    return user_create(
-        username=username or email.lower(),
-        email=email,
-        password=password,
-        first_name=first_name[:150],
-        last_name=last_name.strip()[:150],
-    )
+    try:
+        return user_create(
+            username=username or email.lower(),
+            email=email,
+            password=password,
+            first_name=first_name[:150],
+            last_name=last_name.strip()[:150],
+        )
+    except ValidationError as exc:
+        if username or not hasattr(exc, "error_dict") or "username" not in exc.error_dict:
+            raise
+        # The username is the address itself here: a taken one is the address's error, not
+        # one of a field the caller never sent.
+        errors = dict(exc.message_dict)
+        errors.pop("username")
+        errors.setdefault("email", ["A user with that e-mail address already exists."])
+        raise ValidationError(errors) from None
 
 
 @transaction.atomic

@@ -41,10 +41,18 @@ class StrictSerializer(serializers.Serializer):
         return attrs
 
 
-class TextField(serializers.CharField):
-    """A JSON string; DRF's CharField would silently turn a number into one."""
+class StrictStringMixin:
+    """Only a JSON string is a string: DRF's CharField would silently turn a number into one."""
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+            self.fail("invalid")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class TextField(StrictStringMixin, serializers.CharField):
+    pass
+
+
+class TextRegexField(StrictStringMixin, serializers.RegexField):
+    pass

@@ -8,7 +8,7 @@ from rest_framework.exceptions import ErrorDetail
 
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.accounts.roles import Role, Tier
-from apps.core.serializers import StrictSerializer
+from apps.core.serializers import StrictSerializer, TextField, TextRegexField
 
 
 class UserRefSerializer(serializers.Serializer):
@@ -18,9 +18,9 @@ class UserRefSerializer(serializers.Serializer):
 
 
 class LoginSerializer(StrictSerializer):
-    username = serializers.CharField(required=False, max_length=254)
-    email = serializers.CharField(required=False, max_length=254)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    username = TextField(required=False, max_length=254)
+    email = TextField(required=False, max_length=254)
+    password = TextField(max_length=4096, trim_whitespace=False)
     remember_me = serializers.BooleanField(required=False, default=False)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -73,15 +73,15 @@ class LoginResponseSerializer(serializers.Serializer):
 
 
 class RefreshSerializer(StrictSerializer):
-    refresh_token = serializers.CharField(max_length=200)
+    refresh_token = TextField(max_length=200)
 
 
 class RegisterSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
-    name = serializers.CharField(max_length=300)
-    username = serializers.RegexField(r"^[\w.@+-]+$", max_length=150, required=False)
-    role = serializers.CharField(required=False)
+    password = TextField(max_length=4096, trim_whitespace=False)
+    name = TextField(max_length=300)
+    username = TextRegexField(r"^[\w.@+-]+$", max_length=150, required=False)
+    role = TextField(required=False)
 
     def validate_role(self, value: str) -> str:
         if value != Role.CITIZEN:
@@ -97,9 +97,9 @@ class ValidateSerializer(serializers.Serializer):
 
 
 class ProfileSerializer(StrictSerializer):
-    first_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
-    last_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
-    department = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    first_name = TextField(max_length=150, allow_blank=True, required=False)
+    last_name = TextField(max_length=150, allow_blank=True, required=False)
+    department = TextField(max_length=100, allow_blank=True, required=False)
 
 
 class UserListItemSerializer(serializers.ModelSerializer):
@@ -126,9 +126,9 @@ class UserDetailSerializer(UserListItemSerializer):
 
 
 class UserCreateSerializer(StrictSerializer):
-    username = serializers.RegexField(r"^[\w.@+-]+$", max_length=150)
+    username = TextRegexField(r"^[\w.@+-]+$", max_length=150)
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    password = TextField(max_length=4096, trim_whitespace=False)
     role = serializers.ChoiceField(choices=Role.choices)
     active = serializers.BooleanField(required=False, default=True)
     profile = ProfileSerializer(required=False)
@@ -140,8 +140,8 @@ class UserUpdateSerializer(StrictSerializer):
     active = serializers.BooleanField(required=False)
     rate_tier = serializers.ChoiceField(choices=Tier.choices, required=False)
     profile = ProfileSerializer(required=False)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False, required=False)
-    current_password = serializers.CharField(max_length=4096, trim_whitespace=False, required=False)
+    password = TextField(max_length=4096, trim_whitespace=False, required=False)
+    current_password = TextField(max_length=4096, trim_whitespace=False, required=False)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -160,6 +160,6 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 
 class ApiKeyCreateSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=100)
+    name = TextField(max_length=100)
     tier = serializers.ChoiceField(choices=Tier.choices, required=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)

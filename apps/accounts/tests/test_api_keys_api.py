@@ -128,6 +128,7 @@ def test_create_api_key_requires_a_name(citizen):
         ({"name": ""}, {"name"}),
         ({"name": "x" * 101}, {"name"}),
         ({"name": ["k"]}, {"name"}),
+        ({"name": 123}, {"name"}),  # a number is not a name, though DRF would make it "123"
         ({"name": {"k": 1}}, {"name"}),
         ({"name": "k", "tier": "platinum"}, {"tier"}),
         ({"name": "k", "tier": 3}, {"tier"}),

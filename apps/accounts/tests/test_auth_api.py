@@ -178,6 +178,8 @@ def test_login_with_idempotency_key_is_never_replayed(citizen):
         ({"username": "citizen", "password": ["x"]}, "password"),
         ({"username": "citizen", "password": {"x": 1}}, "password"),
         ({"username": ["citizen"], "password": PASSWORD}, "username"),
+        ({"username": 12345, "password": PASSWORD}, "username"),
+        ({"username": "citizen", "password": 1234567890123}, "password"),
         ({"username": "citizen", "password": PASSWORD, "remember_me": "perhaps"}, "remember_me"),
         ({"username": "citizen", "password": PASSWORD, "remember_me": [True]}, "remember_me"),
         ({"username": "x" * 255, "password": PASSWORD}, "username"),
@@ -548,6 +550,7 @@ def test_refresh_requires_the_token(db):
     [
         ({"refresh_token": ["crt_x"]}, {"refresh_token"}),
         ({"refresh_token": {"a": 1}}, {"refresh_token"}),
+        ({"refresh_token": 123}, {"refresh_token"}),
         ({"refresh_token": ""}, {"refresh_token"}),
         ({"refresh_token": "crt_x", "access_token": "cat_y"}, {"access_token"}),
     ],
@@ -624,6 +627,15 @@ def test_register_duplicate_email_is_422(citizen):
     assert User.objects.filter(email__iexact="citizen@example.org").count() == 1
 
 
+def test_registering_an_address_twice_names_only_the_address(db):
+    """Without a chosen username the address is the username too; the second sign-up is told
+    about the address only, not about a username it never sent."""
+    body = {"email": "twice@example.org", "password": NEW_PASSWORD, "name": "Twice"}
+    assert _register(body).status_code == 201
+    assert_field_errors(_register({**body, "email": "TWICE@example.org"}), "email")
+    assert User.objects.filter(email__iexact="twice@example.org").count() == 1
+
+
 def test_register_duplicate_username_is_422(citizen):
     body = {"email": "other@example.org", "password": NEW_PASSWORD, "name": "X", "username": "citizen"}
     assert_field_errors(_register(body), "username")
@@ -647,6 +659,8 @@ def test_register_missing_fields_are_each_named(db):
         ({"email": ["a@example.org"], "password": NEW_PASSWORD, "name": "X"}, "email"),
         ({"email": "a@example.org", "password": 12345, "name": "X"}, "password"),
         ({"email": "a@example.org", "password": NEW_PASSWORD, "name": {"first": "X"}}, "name"),
+        ({"email": "a@example.org", "password": NEW_PASSWORD, "name": 42}, "name"),
+        ({"email": "a@example.org", "password": NEW_PASSWORD, "name": "X", "username": 12345}, "username"),
         ({"email": "a@example.org", "password": NEW_PASSWORD, "name": "   "}, "name"),
         ({"email": "a@example.org", "password": NEW_PASSWORD, "name": "X", "username": "bad name!"}, "username"),
     ],

@@ -44,6 +44,7 @@ from apps.chat.models import ConversationStatus
 from apps.concerns.models import Priority, Status
 from apps.core.exceptions import BadRequest
 from apps.core.parsers import json_loads
+from apps.core.serializers import TextField
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
@@ -308,7 +309,7 @@ class StructuredQuerySerializer(serializers.Serializer):
 
     metric = serializers.ChoiceField(choices=list(QUERY_SOURCES), help_text="What to count or measure.")
     aggregate = serializers.ChoiceField(choices=list(AGGREGATES), default="count")
-    field = serializers.CharField(
+    field = TextField(
         required=False,
         allow_null=True,
         allow_blank=True,
@@ -319,7 +320,7 @@ class StructuredQuerySerializer(serializers.Serializer):
         ),
     )
     group_by = serializers.ListField(
-        child=serializers.CharField(max_length=50),
+        child=TextField(max_length=50),
         required=False,
         default=list,
         max_length=3,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.core.serializers import StrictSerializer
+from apps.core.serializers import StrictSerializer, TextField
 from apps.webhooks.models import Attempt, Delivery, Endpoint
 
 
@@ -33,22 +33,20 @@ class EndpointWithSecretSerializer(EndpointSerializer):
 
 class EndpointCreateSerializer(StrictSerializer):
     url = serializers.URLField(max_length=2000)
-    events = serializers.ListField(child=serializers.CharField(max_length=60), min_length=1, max_length=50)
-    secret = serializers.CharField(min_length=16, max_length=200, required=False)
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    events = serializers.ListField(child=TextField(max_length=60), min_length=1, max_length=50)
+    secret = TextField(min_length=16, max_length=200, required=False)
+    description = TextField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class EndpointUpdateSerializer(StrictSerializer):
     url = serializers.URLField(max_length=2000, required=False)
-    events = serializers.ListField(
-        child=serializers.CharField(max_length=60), min_length=1, max_length=50, required=False
-    )
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    events = serializers.ListField(child=TextField(max_length=60), min_length=1, max_length=50, required=False)
+    description = TextField(max_length=200, required=False, allow_blank=True)
     active = serializers.BooleanField(required=False)
 
 
 class RotateSecretSerializer(StrictSerializer):
-    secret = serializers.CharField(min_length=16, max_length=200, required=False)
+    secret = TextField(min_length=16, max_length=200, required=False)
 
 
 class AttemptSerializer(serializers.ModelSerializer):

@@ -51,6 +51,9 @@ def test_seed_004_event_names_are_accepted(staff_member):
         ({"url": "not a url", "events": ["concern.created"]}, "url"),
         ({"events": ["concern.created"]}, "url"),
         ({"url": "http://127.0.0.1:9/h", "events": ["concern.created"], "secret": "short"}, "secret"),
+        ({"url": "http://127.0.0.1:9/h", "events": ["concern.created"], "secret": 12345678901234567890}, "secret"),
+        ({"url": "http://127.0.0.1:9/h", "events": [5]}, "events.0"),
+        ({"url": "http://127.0.0.1:9/h", "events": ["concern.created"], "description": 5}, "description"),
         ({"url": "http://127.0.0.1:9/h", "events": ["concern.created"], "colour": "red"}, "colour"),
     ],
 )
