@@ -80,6 +80,7 @@ class ConcernFilterSet(ApiFilterSet):
     submitted_before = django_filters.IsoDateTimeFilter(method="filter_until")
     overdue = django_filters.BooleanFilter(method="filter_overdue")
     q = django_filters.CharFilter(method="filter_text", max_length=200)
+    search = django_filters.CharFilter(method="filter_text", max_length=200)  # the name most APIs use for q
     sort = django_filters.ChoiceFilter(choices=[(key, key) for key in SORT_FIELDS], method="filter_noop")
     order = django_filters.ChoiceFilter(choices=[("asc", "asc"), ("desc", "desc")], method="filter_noop")
 

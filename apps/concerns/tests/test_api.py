@@ -457,6 +457,8 @@ class TestListFilters:
         assert self.listing(staff_member, q="school") == [str(world["bin"].pk)]  # in the description
         assert self.listing(staff_member, q="pothole Elm") == [str(world["pothole"].pk)]
         assert self.listing(staff_member, q="volcano") == []
+        assert self.listing(staff_member, search="pothole") == [str(world["pothole"].pk)]
+        assert self.listing(staff_member, search="volcano") == []
 
     def test_text_search_by_tracking_number(self, staff_member: Any, world: dict[str, Concern]) -> None:
         number = world["bench"].tracking_number
