@@ -219,6 +219,8 @@ def exchange_prepare(
     update_streaks(turn)
     agent_id, escalation = choose_agent(turn)
     reply = agents.human_handoff(turn, escalation) if agent_id == "human_handoff" else agents.HANDLERS[agent_id](turn)
+    if agent_id != "intake":  # a new topic in the middle of a report: say the report is kept
+        agents.remind_pending_report(turn, reply)
     if not conversation.title:
         conversation.title = text[:80]
     if reply.filed is not None:
@@ -234,9 +236,13 @@ def exchange_prepare(
         reply,
         started,
         escalation=reply.escalate,
-        text=reply.text,
+        text=_with_postscript(reply.text, reply),
         conversation_unsaved=finish_in_same_transaction,
     )
+
+
+def _with_postscript(text: str, reply: agents.Reply) -> str:
+    return f"{text}\n\n{reply.postscript}" if reply.postscript else text
 
 
 def answer_chunks(prepared: Prepared) -> Iterator[str]:
@@ -244,22 +250,34 @@ def answer_chunks(prepared: Prepared) -> Iterator[str]:
     passages, otherwise the embedded answer in small word groups."""
     if prepared.agent_id == "guide" and prepared.reply.passages and llm.llm_configured():
         produced: list[str] = []
+        interrupted = False
         try:
             for piece in llm.stream_answer(question=prepared.user_message.content, passages=prepared.reply.passages):
                 produced.append(piece)
                 yield piece
-            prepared.text, prepared.engine = "".join(produced), llm.llm_label()
-            return
         except llm.LLMError as exc:
             prepared.fallback_reason = str(exc)
             if produced:  # already streamed part of it: finish honestly rather than start over
-                prepared.text, prepared.engine = "".join(produced) + " …", llm.llm_label() + " (interrupted)"
+                interrupted = True
+                produced.append(" …")
                 yield " …"
-                return
-    words = prepared.reply.text.split(" ")
+        if produced:
+            prepared.engine = llm.llm_label() + (" (interrupted)" if interrupted else "")
+            # The LLM writes only the answer; what the engine adds after it is said too.
+            written = "".join(produced)
+            prepared.text = _with_postscript(written, prepared.reply)
+            if len(prepared.text) > len(written):
+                yield prepared.text[len(written) :]
+            return
+    yield from _embedded_chunks(prepared)
+
+
+def _embedded_chunks(prepared: Prepared) -> Iterator[str]:
+    text = _with_postscript(prepared.reply.text, prepared.reply)
+    words = text.split(" ")
     for index in range(0, len(words), CHUNK_WORDS):
         yield " ".join(words[index : index + CHUNK_WORDS]) + (" " if index + CHUNK_WORDS < len(words) else "")
-    prepared.text = prepared.reply.text
+    prepared.text = text
 
 
 @transaction.atomic(savepoint=False)  # as exchange_prepare

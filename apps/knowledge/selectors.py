@@ -181,13 +181,56 @@ def _article_search(terms: list[str], limit: int, category: str | None) -> list[
     return [Hit(article, float(article.score), _matched(article, terms), len(terms)) for article in articles]
 
 
-def snippet(article: Article, query: str, length: int = 320) -> str:
-    """The passage of the body around the first matched term."""
-    body = article.body
+# A sentence ends at . ! or ? (and any closing quote or bracket) before a space and a
+# capital, digit or opening quote; not after an abbreviation such as "St." or "e.g.".
+_SENTENCE_END = re.compile(r"[.!?]+[\"\u201d')\]]*\s+(?=[\"\u201c'(\[]?[A-Z0-9])")
+_ABBREVIATIONS = frozenset({"st", "dr", "mr", "mrs", "ms", "nr", "ave", "rd", "approx", "e.g", "i.e", "vs"})
+# Whole sentences up to this many characters: four or five sentences, a chat bubble's worth;
+# every starter article (the longest is 446) is answered whole.
+SNIPPET_LENGTH = 480
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, without the spaces between them."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        before = text[start : match.start()].split()
+        if match.group().startswith(".") and before and before[-1].lower() in _ABBREVIATIONS:
+            continue
+        spans.append((start, match.start() + len(match.group().rstrip())))
+        start = match.end()
+    if text[start:].strip():
+        spans.append((start, len(text.rstrip())))
+    return spans
+
+
+def _cut_at_word(text: str, length: int) -> str:
+    """At most ``length`` characters of one long sentence, ending at a whole word and "…"."""
+    cut = text[: length - 1]
+    if " " in cut and not text[length - 1 : length].isspace():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-\u2013\u2014") + "\u2026"
+
+
+def snippet(article: Article, query: str, length: int = SNIPPET_LENGTH) -> str:
+    """The passage of the body that answers the query, in whole sentences: from the sentence
+    with the first matched term, then the ones after it and before it while the passage stays
+    within ``length``. Cut at a character count instead, an answer ended mid-sentence ("...before
+    closing. Phone…") and left out what was asked. A single sentence longer than ``length``
+    ends at a whole word, with "…". The REST answer and the streamed chunks share this text."""
+    body = article.body.strip()
+    if len(body) <= length:
+        return body
+    spans = _sentence_spans(body)
     lowered = body.lower()
-    positions = [lowered.find(_stem(term)) for term in query_terms(query)]
-    positions = [p for p in positions if p >= 0]
-    start = max(0, min(positions) - 80) if positions else 0
-    start = body.rfind(" ", 0, start) + 1 if start else 0
-    text = body[start : start + length].strip()
-    return ("…" if start else "") + text + ("…" if start + length < len(body) else "")
+    positions = [p for p in (lowered.find(_stem(term)) for term in query_terms(query)) if p >= 0]
+    first = min(positions, default=0)
+    index = next((i for i, (_, end) in enumerate(spans) if first < end), 0)
+    low = high = index
+    if spans[index][1] - spans[index][0] > length:
+        return _cut_at_word(body[spans[index][0] : spans[index][1]], length)
+    while high + 1 < len(spans) and spans[high + 1][1] - spans[low][0] <= length:
+        high += 1
+    while low > 0 and spans[high][1] - spans[low - 1][0] <= length:
+        low -= 1
+    return body[spans[low][0] : spans[high][1]]

@@ -57,6 +57,17 @@ YES = re.compile(
     r"^\s*(yes|y|yeah|yep|yup|correct|right|sure|ok|okay|confirm|submit|please do|go ahead|that'?s right)\b", re.I
 )
 NO = re.compile(r"^\s*(no|n|nope|wrong|not really|incorrect)\b", re.I)
+# What may follow a yes or no without making it more than a yes or no ("no thanks").
+_POLITE = re.compile(r"[\s,.!]*(?:(?:thanks|thank you|please|not now|that'?s all)[\s,.!]*)*", re.I)
+# Coming back to a report after another topic ("continue", "back to my report"): a whole
+# message, or "continue with the problem on Elm Street" would lose its location.
+RESUME = re.compile(
+    r"^\s*(?:(?:yes|ok|okay|sure)[,!.\s]+)?(?:please\s+)?"
+    r"(?:let'?s\s+|i\s+(?:want|would like|'d like)\s+to\s+|can\s+we\s+)?"
+    r"(?:continue|resume|carry\s+on|go\s+on|go\s+back|get\s+back|back|finish|complete)"
+    r"(?:\s+(?:with|to))?(?:\s+(?:my|the|this|that)\s+(?:report|concern|problem))?(?:\s+please)?\s*[.!]*\s*$",
+    re.I,
+)
 # Only a message that is nothing but "cancel": "near the bus stop" is an answer, not a stop.
 CANCEL = re.compile(r"^\s*(please\s+)?(cancel|never ?mind|forget it|stop)(\s+(it|that|please))?\s*[.!]*\s*$", re.I)
 _LOCATION = re.compile(
@@ -87,6 +98,9 @@ class Reply:
     suggested_actions: list[str] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
     requires_input: dict[str, str] | None = None
+    # Said after the answer whoever writes it (the embedded engine or the LLM): the
+    # reminder of a report left pending by a change of topic.
+    postscript: str = ""
     # Passages the optional LLM may ground a rewritten answer in (guide only).
     passages: list[dict[str, str]] = field(default_factory=list)
     filed: Concern | None = None
@@ -179,6 +193,12 @@ def describe_concern(concern: Concern, *, own: bool) -> str:
     return " ".join(lines)
 
 
+def _submitted_by(concern: Concern, user: Any) -> bool:
+    """Whether ``user`` filed the concern. Not the same as seeing it in full: staff see every
+    concern, but "Your report" to them would say they had filed it."""
+    return user is not None and user.is_authenticated and concern.submitted_by_id == user.pk
+
+
 def tracker(turn: Turn) -> Reply:
     numbers = turn.tracking_numbers[:3]
     if not numbers:
@@ -199,12 +219,32 @@ def tracker(turn: Turn) -> Reply:
         if concern is None:
             parts.append(f"I couldn't find a report with the tracking number {number}.")
             continue
-        view = concern_selectors.concern_view_for(concern=concern, user=turn.user)
-        parts.append(describe_concern(concern, own=view is not concern_selectors.View.PUBLIC))
+        parts.append(describe_concern(concern, own=_submitted_by(concern, turn.user)))
     return Reply(" ".join(parts), ["track_concern", "talk_to_human"])
 
 
 # --- intake ----------------------------------------------------------------------------
+
+# An answer that neither confirms nor rejects the guessed category is asked about once more
+# (with what it said noted); the next such answer is taken as acceptance.
+OFF_SCRIPT_CONFIRMS = 2
+# Unrecognised answers to "what kind of problem is it?" before the report goes to "other",
+# which staff re-file when they triage it.
+CATEGORY_ATTEMPTS = 2
+FALLBACK_CATEGORY = "other"
+# A message that is mostly a place ("on Elm Street near number 42") is taken whole as the
+# location when it is at most this long; a longer one is a description with a place in it.
+PLACE_ANSWER_WORDS = 12
+_FILLER = re.compile(
+    r"^\s*(?:(?:it|this|that)\s+is|it'?s|that'?s|the\s+\w+\s+is|(?:it\s+is\s+|it'?s\s+)?located)\s+", re.I
+)
+_PLACE_START = re.compile(
+    r"^(?:on|at|in|near|outside|opposite|by|behind|beside|in front of|next to|across from|"
+    r"(?:at\s+)?the\s+corner\s+of|corner\s+of)\s+\S",
+    re.I,
+)
+# "on"/"at"/"in" add nothing to a stored location; "near", "outside", "in front of" do.
+_BARE_PREPOSITION = re.compile(r"^(?:on|at|in)\s+(?!front\s+of\b)", re.I)
 
 
 def _categories() -> list[Category]:
@@ -213,6 +253,8 @@ def _categories() -> list[Category]:
 
 def _infer_category(text: str, categories: list[Category]) -> Category | None:
     lowered = text.lower().strip()
+    if not lowered:
+        return None
     for category in categories:
         if lowered in {category.code, category.name.lower()}:
             return category
@@ -223,9 +265,44 @@ def _infer_category(text: str, categories: list[Category]) -> Category | None:
     return next((c for c in categories if c.code == code), None)
 
 
-def _extract_location(text: str) -> str | None:
+def _find_place(text: str) -> tuple[str, re.Match[str]] | None:
+    """An address ("42 Elm Street") or a capitalised place after a preposition ("near Oak Park")."""
     match = _ADDRESS.search(text) or _LOCATION.search(text)
-    return match.group(0 if match.re is _ADDRESS else 1).strip(" .,") if match else None
+    return (match.group(0 if match.re is _ADDRESS else 1).strip(" .,"), match) if match else None
+
+
+def _extract_location(text: str) -> str | None:
+    found = _find_place(text)
+    return found[0] if found else None
+
+
+def _split_location(text: str) -> tuple[str | None, str]:
+    """(the place a message names, the rest of the message). A short message that starts
+    with a place ("It is on Elm Street near number 42") is the place as a whole, so "near
+    number 42" is kept; otherwise the place is the address or capitalised name found in it."""
+    core = _FILLER.sub("", text, count=1).strip()
+    if (_PLACE_START.match(core) or _ADDRESS.match(core)) and len(core.split()) <= PLACE_ANSWER_WORDS:
+        return _BARE_PREPOSITION.sub("", core, count=1).strip(" .,!"), ""
+    found = _find_place(text)
+    if found is None:
+        return None, text
+    place, match = found
+    return place, (text[: match.start()] + text[match.end() :]).strip()
+
+
+def _note_details(text: str, state: dict[str, Any]) -> tuple[str, str]:
+    """Keep the location and description an answer carries for the questions still to come,
+    so nobody is asked for what they already said. Returns (a sentence saying what was noted,
+    the part of the answer that is not the place: what it says about the problem)."""
+    place, rest = _split_location(text)
+    noted = []
+    if place and not state.get("location"):
+        state["location"] = place[:255]
+        noted.append(f"the location ({place})")
+    if rest and not state.get("description") and _is_description(rest):
+        state["description"] = text[:2000]
+        noted.append("your description")
+    return ("Thanks, I've noted " + " and ".join(noted) + "." if noted else ""), rest
 
 
 _REPORT_PREFIX = re.compile(
@@ -236,9 +313,21 @@ _REPORT_PREFIX = re.compile(
 
 
 def _is_description(text: str) -> bool:
-    """Whether the first message says what is wrong, not just that there is a problem."""
+    """Whether a message says what is wrong, not just that there is a problem."""
     rest = _REPORT_PREFIX.sub("", text).strip()
     return len(rest) >= 25 and len(rest.split()) >= 5
+
+
+def _plain(answer: re.Pattern[str], text: str) -> bool:
+    """Whether ``text`` is nothing but a yes (``answer`` = YES) or a no, said politely."""
+    match = answer.search(text)
+    return match is not None and _POLITE.fullmatch(text[match.end() :]) is not None
+
+
+def _is_content(text: str) -> bool:
+    """Whether an answer can be stored as a location or description: "yes" or "continue"
+    cannot (someone answering an earlier question, or coming back after another topic)."""
+    return not (_plain(YES, text) or _plain(NO, text) or RESUME.search(text))
 
 
 def _title(description: str) -> str:
@@ -246,16 +335,80 @@ def _title(description: str) -> str:
     return (first[:97] + "...") if len(first) > 100 else first
 
 
+def _answer_category_confirm(text: str, state: dict[str, Any], categories: list[Category]) -> str:
+    """An answer to "It sounds like a problem with X. Is that right?"; returns what to say
+    before the next question."""
+    if YES.search(text):
+        state["category_confirmed"] = True
+        rest = YES.sub("", text, count=1).strip(" ,.!")  # "yes, it's on Elm Street"
+        return _note_details(rest, state)[0] if rest else ""
+    rejected = NO.search(text) is not None
+    noted, rest = _note_details(NO.sub("", text, count=1).strip(" ,.!") if rejected else text, state)
+    # Only the part that is not the place can name a category: "near the park" is a place.
+    named = _infer_category(rest, categories)
+    if named is not None:  # "no, it's a water leak", or the guess said again in other words
+        state["category"], state["category_confirmed"] = named.code, True
+        return noted
+    if rejected:
+        state["category"], state["category_confirmed"] = None, False
+        return noted
+    # Neither yes, no nor another category: typically the location, given before it was
+    # asked for. The guess is kept, not dropped: the citizen did not object to it. It is
+    # asked about once more (the category decides which team gets the report, and a wrong
+    # one costs days), with what they said already noted so they need not repeat it; if
+    # they go on without answering again, that is taken as a yes, as people mean it in
+    # conversation, and the summary before filing still names the category.
+    state["off_script"] = state.get("off_script", 0) + 1
+    guess = next((c for c in categories if c.code == state.get("category")), None)
+    if state["off_script"] >= OFF_SCRIPT_CONFIRMS and guess is not None:
+        state["category_confirmed"] = True
+        return f"{noted} I'll take it that it's a problem with {guess.name.lower()}.".strip()
+    return noted or "Sorry, I need a yes or a no here."
+
+
+def _answer_category(text: str, state: dict[str, Any], categories: list[Category]) -> str:
+    """An answer to "What kind of problem is it?"; returns what to say before the next question."""
+    noted, rest = _note_details(text, state) if _is_content(text) else ("", "")
+    named = _infer_category(rest, categories)
+    if named is not None:
+        state["category"], state["category_confirmed"] = named.code, True
+        return noted
+    state["category_attempts"] = state.get("category_attempts", 0) + 1
+    fallback = next((c for c in categories if c.code == FALLBACK_CATEGORY), None)
+    if state["category_attempts"] >= CATEGORY_ATTEMPTS and fallback is not None:
+        # Asking a third time would not help; staff triage re-files a report under the
+        # right team, and the summary before filing shows it.
+        state["category"], state["category_confirmed"] = fallback.code, True
+        return f"{noted} I'll file it under \u201c{fallback.name}\u201d; our staff will pass it on.".strip()
+    return noted or "Sorry, I didn't recognise that kind of problem."
+
+
 def intake(turn: Turn) -> Reply:
     state: dict[str, Any] = turn.conversation.state.setdefault("intake", {})
     categories = _categories()
     text = turn.text.strip()
     awaiting = state.get("awaiting")
+    paused = state.pop("paused", False)
 
     if awaiting and CANCEL.search(text):
         turn.conversation.state.pop("intake", None)
         return Reply("All right, I won't file a report. Anything else I can help with?", ["ask_question"])
 
+    if awaiting and paused:
+        # The last thing said was remind_pending_report's "would you like to continue it?":
+        # a plain yes or no answers that, not the intake question asked before the other
+        # topic (an "ok" must not submit a report summarised several messages ago).
+        if _plain(NO, text):
+            turn.conversation.state.pop("intake", None)
+            return Reply(
+                "All right, I've dropped the report you started. Anything else I can help with?", ["ask_question"]
+            )
+        if _plain(YES, text) or RESUME.search(text):
+            return _next_question(state, categories, lead="Let's carry on with your report.")
+    elif awaiting and RESUME.search(text) and not YES.search(text):
+        return _next_question(state, categories)  # "continue" in the middle: the same question
+
+    lead = ""
     if awaiting is None:  # the first message of the report
         category = _infer_category(text, categories)
         state["category"] = category.code if category else None
@@ -263,31 +416,45 @@ def intake(turn: Turn) -> Reply:
         state["location"] = _extract_location(text)
         state["description"] = text if _is_description(text) else None
     elif awaiting == "category_confirm":
-        if YES.search(text):
-            state["category_confirmed"] = True
-        else:
-            category = _infer_category(NO.sub("", text), categories)
-            state["category"] = category.code if category else None
-            state["category_confirmed"] = category is not None and not NO.fullmatch(text.strip())
+        lead = _answer_category_confirm(text, state, categories)
     elif awaiting == "category":
-        category = _infer_category(text, categories)
-        if category is not None:
-            state["category"], state["category_confirmed"] = category.code, True
+        lead = _answer_category(text, state, categories)
     elif awaiting == "location":
-        state["location"] = text[:255]
+        if _is_content(text):
+            # The place as said ("Outside 42 Elm Street, near the bus stop"), without an
+            # "it is on"; a description given with it is kept for the next question.
+            place, rest = _split_location(text)
+            state["location"] = (place if place and not rest else text)[:255]
+            if rest and not state.get("description") and _is_description(rest):
+                state["description"] = text[:2000]
+        else:
+            lead = "I still need to know where it is."
     elif awaiting == "description":
-        state["description"] = text[:2000]
+        if _is_content(text):
+            state["description"] = text[:2000]
+        else:
+            lead = "I still need a few words about what is wrong."
     elif awaiting == "submit_confirm":
         if YES.search(text):
             return _file(turn, state, categories)
         if NO.search(text):
             turn.conversation.state.pop("intake", None)
             return Reply("OK, I haven't filed anything. Tell me if you want to start again.", ["report_concern"])
+        lead = "Please answer yes to submit the report, or no to drop it."
 
-    return _next_question(state, categories)
+    return _next_question(state, categories, lead=lead)
 
 
-def _next_question(state: dict[str, Any], categories: list[Category]) -> Reply:
+def _next_question(state: dict[str, Any], categories: list[Category], *, lead: str = "") -> Reply:
+    """The question for the first detail still missing, after ``lead`` (what the last answer
+    changed, or why the question is asked again)."""
+    reply = _question(state, categories)
+    if lead:
+        reply.text = f"{lead} {reply.text}"
+    return reply
+
+
+def _question(state: dict[str, Any], categories: list[Category]) -> Reply:
     by_code = {c.code: c for c in categories}
     category = by_code.get(state.get("category") or "")
     if category is None:
@@ -326,6 +493,29 @@ def _next_question(state: dict[str, Any], categories: list[Category]) -> Reply:
         ["yes", "no"],
         requires_input={"confirm": "yes or no"},
     )
+
+
+REPORT_ACTIONS = frozenset({"continue_report", "cancel", "report_concern"})
+
+
+def remind_pending_report(turn: Turn, reply: Reply) -> None:
+    """After another agent answered a new topic asked in the middle of a report intake: the
+    report is kept (the user may come back to it: nothing they said is lost) and the answer
+    says so and offers to continue or cancel it. The intake is marked paused so that its
+    next yes/no answers this offer."""
+    state = turn.conversation.state.get("intake")
+    if not state or not state.get("awaiting"):
+        return
+    state["paused"] = True
+    category = next((c for c in _categories() if c.code == state.get("category")), None)
+    what = f"your report about {category.name.lower()}" if category else "the report you started"
+    if reply.close:  # goodbye: the conversation ends, the report is kept for a return
+        reply.postscript = f"I haven't filed {what}; it is kept here if you come back to finish it."
+    else:
+        reply.postscript = f"I haven't filed {what} yet. Would you like to continue it?"
+    # "report_concern" would start a second report while this one waits: left out.
+    others = [action for action in reply.suggested_actions if action not in REPORT_ACTIONS]
+    reply.suggested_actions = ["continue_report", "cancel", *others]
 
 
 def _file(turn: Turn, state: dict[str, Any], categories: list[Category]) -> Reply:

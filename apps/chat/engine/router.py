@@ -2,19 +2,63 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 
-from apps.chat.engine.agents import NO, YES, Turn
+from apps.chat.engine.agents import CANCEL, NO, RESUME, YES, Turn
 
 SMALL_TALK = {"greeting", "goodbye", "feedback"}
 INTAKE_EXIT_CONFIDENCE = 0.8
+# Intents that, said confidently during a report intake, are a new topic rather than an
+# answer to the intake's question: their own agent answers and the report stays pending
+# (agents.remind_pending_report). Greetings and thanks too: as an answer to "Where is it?"
+# they would be stored as the location. Complaints and report_concern are not among them:
+# inside an intake they are nearly always the problem being described ("it's been broken
+# for two weeks", "near the bus stop").
+INTAKE_TOPIC_SWITCH = frozenset(
+    {"office_hours", "services_inquiry", "track_concern", "escalate_to_human", "goodbye", "greeting", "feedback"}
+)
+SHORT_ANSWER_EXTRA_WORDS = 3
+_WORD = re.compile(r"[\w']+")
+
+
+def _short_answer(text: str) -> bool:
+    """Cancel, "continue", or a yes/no with at most a few words after it ("no thanks",
+    "yes that's right"). "No" alone reads as goodbye to the classifier and "back to my
+    report" as track_concern, so these never leave the intake; "OK, and what are your
+    office hours?" is a question and is judged like any other message."""
+    if CANCEL.search(text) or RESUME.search(text):
+        return True
+    match = YES.search(text) or NO.search(text)
+    return match is not None and len(_WORD.findall(text[match.end() :])) <= SHORT_ANSWER_EXTRA_WORDS
+
+
+def answers_intake(turn: Turn) -> bool:
+    """Whether a message sent while a report intake is pending belongs to the intake.
+
+    A short answer always does; a tracking number never does (it is a question about that
+    report). Otherwise, while the intake is asking, anything not confidently another topic
+    does: addresses and descriptions are free text the classifier is unsure about. Once
+    another topic was answered (the intake is paused) the conversation is on that topic,
+    so only what reads as more of the report, and is not a question, goes back to it."""
+    intake = turn.conversation.state.get("intake")
+    if intake is None:
+        return False
+    if _short_answer(turn.text):
+        return True
+    if turn.tracking_numbers:
+        return False
+    if intake.get("paused"):
+        return turn.intent == "report_concern" and not turn.text.rstrip().endswith("?")
+    return not (turn.intent in INTAKE_TOPIC_SWITCH and turn.confidence >= INTAKE_EXIT_CONFIDENCE)
 
 
 def update_streaks(turn: Turn) -> None:
     """Count consecutive negative and unsure user turns; replies inside a report intake
-    (addresses, yes/no) are not judged."""
+    (addresses, yes/no) are not judged, but a new topic asked in the middle of one is."""
     state = turn.conversation.state
-    if "intake" in state:
+    if answers_intake(turn):
         state["negative_streak"] = state["low_confidence_streak"] = 0
         return
     state["negative_streak"] = state.get("negative_streak", 0) + 1 if turn.sentiment == "negative" else 0
@@ -25,17 +69,10 @@ def update_streaks(turn: Turn) -> None:
 def choose_agent(turn: Turn) -> tuple[str, str | None]:
     """(agent id, escalation reason or None)."""
     state = turn.conversation.state
-    if "intake" in state:
-        # Answers inside a report ("yes please", "Main St") are not judged as free text:
-        # only a clear request for a person or a goodbye leaves the intake.
-        answer = bool(YES.search(turn.text) or NO.search(turn.text))
-        if not answer and turn.confidence >= INTAKE_EXIT_CONFIDENCE:
-            if turn.intent == "escalate_to_human":
-                return "human_handoff", "requested"
-            if turn.intent == "goodbye":
-                state.pop("intake", None)
-                return "assistant", None
+    if answers_intake(turn):
         return "intake", None
+    # Below, a message during an intake is a new topic and is routed like any other; the
+    # intake stays in the state so the user can come back to it.
     if turn.intent == "escalate_to_human" and turn.confidence >= settings.CHAT_LOW_CONFIDENCE:
         return "human_handoff", "requested"
     if state.get("negative_streak", 0) >= 2:

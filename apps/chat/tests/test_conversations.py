@@ -3,6 +3,7 @@ edit mode, privacy and validation."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -70,6 +71,24 @@ def test_unknown_topic_is_answered_honestly(citizen):
     assert "talk_to_human" in data["suggested_actions"]
 
 
+def test_knowledge_answer_ends_with_a_whole_sentence(citizen):
+    data = say(citizen, "What are your office hours?", session_id="whole")
+    passage = data["response"].split("\n\n")[0]
+    # The article's last sentence used to be cut at 320 characters: "...before closing. Phone…"
+    assert passage.endswith("Phone lines (311) are staffed Monday to Saturday, 7:00 am to 9:00 pm.")
+
+
+def test_a_long_article_is_answered_in_whole_sentences(citizen):
+    sentences = [f"Rule {n} of the swimming pool keeps everyone in the water safe and happy." for n in range(1, 21)]
+    body = " ".join(sentences)
+    Article.objects.create(title="Swimming pool rules", body=body, category="parks", tags=["pool", "swimming"])
+    data = say(citizen, "What are the swimming pool rules?", session_id="long")
+    assert data["metadata"]["sources"][0]["title"] == "Swimming pool rules"
+    passage = data["response"].split("\n\n")[0].removeprefix("From \u201cSwimming pool rules\u201d: ")
+    assert 0 < len(passage) < len(body)
+    assert set(re.split(r"(?<=\.) ", passage)) <= set(sentences)  # nothing but whole sentences
+
+
 def test_greeting_and_goodbye(citizen, published):
     hello = say(citizen, "Hello there!")
     assert hello["intent"] == "greeting" and hello["agent_id"] == "assistant"
@@ -123,6 +142,172 @@ def test_intake_can_be_cancelled(citizen):
     assert "intake" not in Conversation.objects.get(pk="i3").state
 
 
+def intake_state(session_id: str) -> dict:
+    return Conversation.objects.get(pk=session_id).state.get("intake", {})
+
+
+def test_intake_keeps_the_guessed_category_when_the_answer_is_the_location(citizen):
+    first = say(citizen, "I want to report a pothole", session_id="guess")
+    assert "roads and potholes. is that right?" in first["response"].lower()
+    second = say(citizen, "It is on Elm Street near number 42", session_id="guess")
+    assert second["agent_id"] == "intake"
+    assert "what kind of problem" not in second["response"].lower()
+    assert "roads and potholes" in second["response"].lower()  # the guess is still pending
+    assert "Elm Street near number 42" in second["response"]  # and the location noted
+    assert second["requires_input"] == {"confirm": "yes or no"}
+    third = say(citizen, "yes", session_id="guess")  # confirms the pending guess
+    assert "describe" in third["response"].lower()
+    assert "where" not in third["response"].lower()  # the location is not asked again
+    say(citizen, "It is about a metre wide and very deep, cars swerve around it", session_id="guess")
+    filed = say(citizen, "yes", session_id="guess")
+    concern = Concern.objects.get()
+    assert concern.tracking_number in filed["response"]
+    assert concern.category.code == "roads"
+    assert concern.location == "Elm Street near number 42"
+
+
+def test_intake_takes_a_second_answer_without_yes_or_no_as_acceptance(citizen):
+    texts = ["I want to report a pothole", "It is on Elm Street near number 42", "hmm"]
+    replies = [say(citizen, text, session_id="implicit")["response"] for text in texts]
+    assert "I'll take it that it's a problem with roads and potholes" in replies[2]
+    assert "describe" in replies[2].lower()
+    assert len(set(replies)) == len(replies)  # never the same question again
+    state = intake_state("implicit")
+    assert state["category"] == "roads" and state["category_confirmed"] is True
+
+
+def test_intake_yes_with_a_location_confirms_and_notes_it(citizen):
+    say(citizen, "I want to report a pothole", session_id="yes-and")
+    data = say(citizen, "yes, it's outside 42 Elm Street", session_id="yes-and")
+    assert "describe" in data["response"].lower()
+    state = intake_state("yes-and")
+    assert state["category_confirmed"] is True and state["location"] == "outside 42 Elm Street"
+
+
+@pytest.mark.parametrize(
+    "answer, category",
+    [("no, it's a water leak", "water"), ("Actually it's a broken street light", "street_lighting")],
+)
+def test_intake_answer_naming_another_category_replaces_the_guess(citizen, answer, category):
+    say(citizen, "I want to report a pothole", session_id="other-category")
+    data = say(citizen, answer, session_id="other-category")
+    assert "where" in data["response"].lower()
+    state = intake_state("other-category")
+    assert state["category"] == category and state["category_confirmed"] is True
+
+
+def test_intake_rejected_guess_asks_for_the_category(citizen):
+    say(citizen, "I want to report a pothole", session_id="rejected")
+    data = say(citizen, "no", session_id="rejected")  # "no" alone reads as goodbye to the classifier
+    assert data["agent_id"] == "intake"
+    assert "what kind of problem" in data["response"].lower()
+    data = say(citizen, "water and drainage", session_id="rejected")
+    assert "where" in data["response"].lower()
+    assert intake_state("rejected")["category"] == "water"
+
+
+def test_intake_without_a_recognisable_category_files_under_other(citizen):
+    first = say(citizen, "I want to report a problem", session_id="unknown")
+    assert "what kind of problem" in first["response"].lower()
+    second = say(citizen, "It is on Elm Street near number 42", session_id="unknown")
+    assert "Elm Street near number 42" in second["response"]
+    third = say(citizen, "yes", session_id="unknown")  # no guess to confirm: not a category
+    assert "\u201cOther\u201d" in third["response"]
+    assert "describe" in third["response"].lower()  # the location was kept: not asked again
+    assert len({first["response"], second["response"], third["response"]}) == 3
+    say(citizen, "The fountain in the square smells of sewage", session_id="unknown")
+    say(citizen, "yes", session_id="unknown")
+    concern = Concern.objects.get()
+    assert concern.category.code == "other" and concern.location == "Elm Street near number 42"
+
+
+def test_intake_does_not_store_a_yes_as_the_location(citizen):
+    say(citizen, "I want to report a pothole", session_id="yes-yes")
+    say(citizen, "yes", session_id="yes-yes")
+    data = say(citizen, "yes", session_id="yes-yes")
+    assert "still need to know where" in data["response"]
+    assert intake_state("yes-yes")["location"] is None
+
+
+def test_a_new_topic_during_intake_is_answered_and_the_report_kept(citizen):
+    say(citizen, "I want to report a pothole", session_id="switch")
+    answer = say(citizen, "Actually, what are your office hours?", session_id="switch")
+    assert answer["intent"] == "office_hours" and answer["confidence"] >= 0.8
+    assert answer["agent_id"] == "guide"
+    assert "8:30" in answer["response"]
+    assert "what kind of problem" not in answer["response"].lower()
+    assert "haven't filed your report about roads and potholes" in answer["response"]
+    assert answer["suggested_actions"][:2] == ["continue_report", "cancel"]
+    assert "report_concern" not in answer["suggested_actions"]
+    assert intake_state("switch")["category"] == "roads"
+    back = say(citizen, "yes", session_id="switch")  # answers "Would you like to continue it?"
+    assert back["agent_id"] == "intake"
+    assert "carry on" in back["response"] and "roads and potholes. is that right?" in back["response"].lower()
+    assert intake_state("switch")["category_confirmed"] is False
+    confirmed = say(citizen, "yes", session_id="switch")
+    assert "where" in confirmed["response"].lower()
+
+
+def test_ok_after_a_new_topic_does_not_submit_the_pending_report(citizen):
+    say(citizen, "There is a huge pothole on Oak Street that damaged my tyre yesterday", session_id="switch-ok")
+    summary = say(citizen, "yes", session_id="switch-ok")
+    assert "shall i submit" in summary["response"].lower()
+    say(citizen, "What services are available for new residents?", session_id="switch-ok")
+    data = say(citizen, "ok", session_id="switch-ok")
+    assert "shall i submit" in data["response"].lower()
+    assert Concern.objects.count() == 0
+    say(citizen, "yes", session_id="switch-ok")
+    assert Concern.objects.get().location == "Oak Street"
+
+
+@pytest.mark.parametrize(
+    "message, agent",
+    [
+        ("What services are available for new residents?", "guide"),
+        ("Any update on TRK-2026-000001?", "tracker"),
+        ("I want to talk to a real person please", "human_handoff"),
+        ("hello?", "assistant"),
+        ("bye", "assistant"),
+    ],
+)
+def test_other_topics_leave_the_report_to_come_back_to(citizen, message, agent):
+    say(citizen, "I want to report a pothole", session_id="topics")
+    say(citizen, "yes", session_id="topics")
+    answer = say(citizen, message, session_id="topics")
+    assert answer["agent_id"] == agent
+    assert "haven't filed your report about roads and potholes" in answer["response"]
+    assert "continue_report" in answer["suggested_actions"]
+    back = say(citizen, "back to my report", session_id="topics")  # track_concern to the classifier
+    assert back["agent_id"] == "intake"
+    assert "where is it?" in back["response"].lower()
+
+
+def test_a_pending_report_can_be_dropped_after_a_new_topic(citizen):
+    say(citizen, "I want to report a pothole", session_id="switch-no")
+    say(citizen, "What are your office hours?", session_id="switch-no")
+    data = say(citizen, "no thanks", session_id="switch-no")
+    assert data["agent_id"] == "intake"
+    assert "dropped the report" in data["response"]
+    assert "intake" not in Conversation.objects.get(pk="switch-no").state
+    after = say(citizen, "What are your office hours?", session_id="switch-no")
+    assert "haven't filed" not in after["response"]
+    assert "continue_report" not in after["suggested_actions"]
+
+
+def test_intake_answers_are_not_taken_for_a_new_topic(citizen):
+    say(citizen, "I want to report a pothole", session_id="answers")
+    say(citizen, "yes", session_id="answers")
+    place = say(citizen, "in front of City Hall", session_id="answers")
+    assert place["intent"] == "office_hours"  # but not confidently: an answer to "Where is it?"
+    assert place["agent_id"] == "intake"
+    assert intake_state("answers")["location"] == "in front of City Hall"
+    complaint = "I'm really unhappy, it's been broken for two weeks"
+    description = say(citizen, complaint, session_id="answers")
+    assert description["intent"] == "complaint"  # confidently, but the problem being described
+    assert description["agent_id"] == "intake"
+    assert intake_state("answers")["description"] == complaint
+
+
 def test_tracker_reports_status_public_or_own(citizen, stranger):
     from apps.concerns.models import Category
     from apps.concerns.services import concern_create
@@ -144,6 +329,30 @@ def test_tracker_reports_status_public_or_own(citizen, stranger):
     assert "private@example.org" not in other["response"]
     missing = say(stranger, "any update on TRK-1999-000001?", session_id="t3")
     assert "couldn't find" in missing["response"]
+
+
+def test_tracker_says_your_report_only_to_its_submitter(citizen, staff_member):
+    from apps.concerns.models import Category
+    from apps.concerns.services import concern_create
+    from tests.conftest_helpers import other_citizen
+
+    parks = Category.objects.get(code="parks")
+    concern = concern_create(
+        title="Broken bench", description="The bench is broken", category=parks, submitted_by=citizen.user
+    )
+    number = concern.tracking_number
+    staff = say(staff_member, f"What's the status of {number}?", session_id="t5")
+    assert staff["agent_id"] == "tracker"
+    assert f"Report {number}" in staff["response"] and "Your report" not in staff["response"]
+    neighbour = say(other_citizen(), f"What's the status of {number}?", session_id="t6")
+    assert f"Report {number}" in neighbour["response"] and "Your report" not in neighbour["response"]
+    own = say(citizen, f"What's the status of {number}?", session_id="t7")
+    assert f"Your report {number}" in own["response"]
+    filed_by_staff = concern_create(
+        title="Dark lamp", description="Lamp out", category=parks, submitted_by=staff_member.user
+    )
+    staff_own = say(staff_member, f"What's the status of {filed_by_staff.tracking_number}?", session_id="t8")
+    assert f"Your report {filed_by_staff.tracking_number}" in staff_own["response"]
 
 
 def test_tracker_asks_for_a_number(stranger):

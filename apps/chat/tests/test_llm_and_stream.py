@@ -98,6 +98,33 @@ def test_sse_events_in_seed_order(citizen):
     assert history[0]["response"] == text
 
 
+def test_sse_chunks_carry_the_whole_last_sentence(citizen):
+    response = citizen.client.post(
+        "/api/v1/chat/stream", {"message": "What are your office hours?", "session_id": "sse-whole"}, format="json"
+    )
+    text = "".join(event["content"] for event in events_of(response) if event["type"] == "chunk")
+    assert text.split("\n\n")[0].endswith("Phone lines (311) are staffed Monday to Saturday, 7:00 am to 9:00 pm.")
+
+
+def test_a_pending_report_is_mentioned_after_the_llm_answer(citizen):
+    ask(citizen, "I want to report a pothole", session="llm-intake")  # the intake: no LLM involved
+    with fake_llm(tokens=["City Hall ", "opens at 8:30."]) as llm, llm_settings(llm.base_url):
+        data = ask(citizen, "Actually, what are your office hours?", session="llm-intake")
+        response = citizen.client.post(
+            "/api/v1/chat/stream",
+            {"message": "And what services are available for new residents?", "session_id": "llm-intake"},
+            format="json",
+        )
+        events = events_of(response)
+    assert data["metadata"]["engine"] == "llm:city-model"
+    assert data["response"].startswith("City Hall opens at 8:30.\n\nI haven't filed your report about roads")
+    assert data["suggested_actions"][:2] == ["continue_report", "cancel"]
+    chunks = [event["content"] for event in events if event["type"] == "chunk"]
+    assert chunks[:2] == ["City Hall ", "opens at 8:30."]
+    assert chunks[2].startswith("\n\nI haven't filed your report about roads and potholes")
+    assert events[-1]["suggested_actions"][:2] == ["continue_report", "cancel"]
+
+
 def test_sse_get_for_event_source(stranger):
     response = stranger.client.get("/api/v1/chat/stream", {"message": "hello", "session_id": "sse-get"})
     types = [event["type"] for event in events_of(response)]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from apps.knowledge.content import ARTICLES
 from apps.knowledge.models import Article
-from apps.knowledge.selectors import article_search, article_search_forget, query_terms
+from apps.knowledge.selectors import article_search, article_search_forget, query_terms, snippet
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +132,61 @@ def test_an_unreachable_cache_only_costs_the_query(articles, monkeypatch):
     articles["recycling"].published = False
     articles["recycling"].save()  # the signal cannot outdate the cache: the save still succeeds
     assert "Recycling guide" not in titles("recycling")
+
+
+# --- snippets ----------------------------------------------------------------------------
+
+POOL = (
+    "The pool opens at 7 am. Swimmers must shower first. Children under 8 need an adult with them at all "
+    "times. Lanes are reserved for clubs on Tuesday evenings. Lockers need a 1 coin deposit."
+)
+
+
+def passage(body: str, query: str, length: int) -> str:
+    return snippet(Article(title="Test", body=body), query, length=length)
+
+
+def test_snippet_keeps_a_short_body_whole():
+    body = str(ARTICLES[0]["body"])
+    assert passage(body, "What are your office hours?", 480) == body
+
+
+def test_snippet_ends_at_a_sentence_boundary():
+    assert passage(POOL, "pool", 60) == "The pool opens at 7 am. Swimmers must shower first."
+
+
+def test_snippet_starts_at_the_sentence_with_the_first_matched_term():
+    assert passage(POOL, "which lanes are for clubs", 60) == "Lanes are reserved for clubs on Tuesday evenings."
+
+
+def test_snippet_adds_earlier_sentences_when_there_is_room():
+    assert (
+        passage(POOL, "lockers", 90)
+        == "Lanes are reserved for clubs on Tuesday evenings. Lockers need a 1 coin deposit."
+    )
+
+
+def test_a_sentence_longer_than_the_limit_ends_at_a_word_with_an_ellipsis():
+    body = "Residents " + "who live in the old town and " * 10 + "pay less. Others pay more."
+    text = passage(body, "residents", 60)
+    assert text.endswith("\u2026") and len(text) <= 60
+    assert body.startswith(text[:-1]) and body[len(text) - 1] == " "  # the next character: not a cut word
+
+
+def test_an_abbreviation_does_not_end_a_sentence():
+    first = "Visit St. Mary's Hall on Elm Street for the fair, which runs all weekend."
+    assert passage(f"{first} Entry is free for everyone.", "fair", len(first) + 5) == first
+
+
+@pytest.mark.parametrize("length", [60, 120, 200, 320])
+@pytest.mark.parametrize("item", ARTICLES, ids=lambda item: str(item["title"]))
+def test_starter_articles_are_cut_at_sentences_or_words(item, length):
+    body, title = str(item["body"]), str(item["title"])
+    text = passage(body, title, length)
+    assert text and len(text) <= length
+    if text.endswith("\u2026"):  # one sentence longer than the limit
+        start = body.index(text[:-1])
+        assert re.match(r"[,;:]?\s", body[start + len(text) - 1 :]), text
+    else:
+        start = body.index(text)
+        assert text[-1] in ".!?" and (start == 0 or body[start - 2] in ".!?"), text
