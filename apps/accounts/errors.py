@@ -23,3 +23,10 @@ class RefreshFailed(ApiError):
     status_code = 401
     error_code = "AUTHENTICATION_REQUIRED"
     default_detail = "The refresh token is invalid, expired or revoked."
+
+
+class RefreshReused(RefreshFailed):
+    default_detail = (
+        "This refresh token was already used, so a copy of it may be in someone else's hands: "
+        "the session has been signed out. Sign in again."
+    )

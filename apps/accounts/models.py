@@ -105,3 +105,16 @@ class AuthSession(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class RetiredRefreshToken(models.Model):
+    """A refresh token already exchanged for a new pair. Presented again, it means two
+    parties hold the session's tokens (one of them stole a copy), and the session ends for
+    both: rotation with reuse detection (RFC 9700 §4.14.2). Deleted with its session."""
+
+    token_hash = models.CharField(max_length=64, primary_key=True)
+    session = models.ForeignKey(AuthSession, on_delete=models.CASCADE, related_name="retired_refresh_tokens")
+    retired_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"retired refresh token of {self.session_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,14 +20,16 @@ from django.utils import timezone
 
 from apps.accounts import credentials
 from apps.accounts.credential_cache import credentials_forget
-from apps.accounts.errors import AccountLocked, LoginFailed, RefreshFailed
-from apps.accounts.models import ApiKey, AuthSession, User
+from apps.accounts.errors import AccountLocked, LoginFailed, RefreshFailed, RefreshReused
+from apps.accounts.models import ApiKey, AuthSession, RetiredRefreshToken, User
 from apps.accounts.roles import Role, Tier
 from apps.accounts.selectors import (
     auth_session_get_by_refresh_token,
     user_find_by_identifier,
 )
 from apps.core.exceptions import Conflict
+
+logger = logging.getLogger(__name__)
 
 # --- users -----------------------------------------------------------------------------
 
@@ -230,23 +233,38 @@ def auth_session_create(
     return IssuedSession(session, access, refresh)
 
 
-@transaction.atomic
 def auth_session_refresh(*, refresh_token: str) -> IssuedSession:
-    """Rotate both tokens of a session; the old refresh token stops working."""
+    """Rotate both tokens of a session. The old refresh token stops working, and whoever
+    presents it again signs the session out for everyone (RetiredRefreshToken)."""
+    token_hash = credentials.credential_hash(refresh_token)
+    issued = _auth_session_rotate(refresh_token=refresh_token, token_hash=token_hash)
+    if issued is not None:
+        return issued
+    retired = RetiredRefreshToken.objects.filter(token_hash=token_hash).first()
+    if retired is None:
+        raise RefreshFailed()
+    # Outside the rotation's transaction: the refusal must not roll the revocation back.
+    _auth_sessions_revoke(AuthSession.objects.filter(pk=retired.session_id))
+    logger.warning("A spent refresh token was presented again; session %s signed out", retired.session_id)
+    raise RefreshReused()
+
+
+@transaction.atomic
+def _auth_session_rotate(*, refresh_token: str, token_hash: str) -> IssuedSession | None:
+    """The new pair, or None when the token is not the session's current one (a spent one
+    included: a concurrent refresh may have spent it while this one waited for the lock)."""
     found = auth_session_get_by_refresh_token(token=refresh_token)
     if found is None:
-        raise RefreshFailed()
+        return None
     session = AuthSession.objects.select_for_update().select_related("user").get(pk=found.pk)
+    if session.refresh_token_hash != token_hash:
+        return None
     now = timezone.now()
-    if (
-        session.refresh_token_hash != credentials.credential_hash(refresh_token)
-        or session.revoked_at is not None
-        or session.expires_at <= now
-        or not session.user.is_active
-    ):
+    if session.revoked_at is not None or session.expires_at <= now or not session.user.is_active:
         raise RefreshFailed()
     access, refresh = credentials.new_access_token(), credentials.new_refresh_token()
     credentials_forget(credential_hashes=[session.access_token_hash])  # the old access token ends here
+    RetiredRefreshToken.objects.create(token_hash=token_hash, session=session, retired_at=now)
     session.access_token_hash = credentials.credential_hash(access)
     session.refresh_token_hash = credentials.credential_hash(refresh)
     session.access_expires_at = min(now + timedelta(seconds=settings.ACCESS_TOKEN_TTL), session.expires_at)
@@ -335,5 +353,5 @@ def api_key_touch(*, api_key: ApiKey) -> None:
 
 def credentials_purge_expired() -> int:
     cutoff = timezone.now() - timedelta(days=30)
-    sessions, _ = AuthSession.objects.filter(expires_at__lt=cutoff).delete()
-    return sessions
+    _, deleted = AuthSession.objects.filter(expires_at__lt=cutoff).delete()  # with their retired tokens
+    return deleted.get(AuthSession._meta.label, 0)

@@ -12,7 +12,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.accounts.credentials import credential_hash
-from apps.accounts.models import AuthSession, User
+from apps.accounts.models import AuthSession, RetiredRefreshToken, User
+from apps.accounts.services import credentials_purge_expired
 from apps.accounts.roles import CITIZEN_PERMISSIONS, Role
 from apps.accounts.tests.helpers import (
     LOGIN,
@@ -476,14 +477,52 @@ def test_refresh_rotates_both_tokens(citizen):
     assert second["user"]["username"] == "citizen"
     assert _session(second).refreshed_at is not None
 
-    # The old refresh token is spent; the old access token no longer works.
-    reused = Api().call("post", REFRESH, {"refresh_token": first["refresh_token"]})
-    assert_error(reused, 401, "AUTHENTICATION_REQUIRED")
+    # The old access token no longer works; the new pair does, and rotates again.
     assert_error(bearer(first["access_token"]).get(VALIDATE), 401, "INVALID_API_KEY")
-    # The new pair works, and the new refresh token rotates again.
     assert_ok(bearer(second["access_token"]).get(VALIDATE))
     third = assert_ok(Api().call("post", REFRESH, {"refresh_token": second["refresh_token"]}))
     assert third["refresh_token"] not in {first["refresh_token"], second["refresh_token"]}
+    assert_ok(bearer(third["access_token"]).get(VALIDATE))
+
+
+@pytest.mark.parametrize("spent", [0, 1])
+def test_a_spent_refresh_token_presented_again_signs_the_session_out(citizen, spent):
+    """Either party may be the thief: the one holding the current pair loses it too."""
+    first = login_tokens("citizen")
+    second = assert_ok(Api().call("post", REFRESH, {"refresh_token": first["refresh_token"]}))
+    third = assert_ok(Api().call("post", REFRESH, {"refresh_token": second["refresh_token"]}))
+    other = login_tokens("citizen")  # another sign-in of the same user is not touched
+
+    reused = Api().call("post", REFRESH, {"refresh_token": (first, second)[spent]["refresh_token"]})
+    assert_error(reused, 401, "AUTHENTICATION_REQUIRED")
+    assert "already used" in reused.json()["error"]["message"]
+    assert _session(third).revoked_at is not None
+    assert_error(bearer(third["access_token"]).get(VALIDATE), 401, "INVALID_API_KEY")
+    current = Api().call("post", REFRESH, {"refresh_token": third["refresh_token"]})
+    assert_error(current, 401, "AUTHENTICATION_REQUIRED")
+    assert "already used" not in current.json()["error"]["message"]
+    assert_ok(bearer(other["access_token"]).get(VALIDATE))
+    assert_ok(Api().call("post", REFRESH, {"refresh_token": other["refresh_token"]}))
+
+
+def test_spent_refresh_tokens_are_kept_only_as_hashes_and_go_with_their_session(citizen):
+    first = login_tokens("citizen")
+    assert_ok(Api().call("post", REFRESH, {"refresh_token": first["refresh_token"]}))
+    retired = RetiredRefreshToken.objects.get(session_id=first["session"]["id"])
+    assert retired.token_hash == credential_hash(first["refresh_token"])
+    assert first["refresh_token"] not in database_text()
+
+    AuthSession.objects.filter(pk=first["session"]["id"]).update(expires_at=timezone.now() - timedelta(days=31))
+    assert credentials_purge_expired() == 1
+    assert not RetiredRefreshToken.objects.exists()
+
+
+def test_an_unknown_refresh_token_signs_nobody_out(citizen):
+    data = login_tokens("citizen")
+    refused = Api().call("post", REFRESH, {"refresh_token": "crt_never-issued"})
+    assert_error(refused, 401, "AUTHENTICATION_REQUIRED")
+    assert "already used" not in refused.json()["error"]["message"]
+    assert _session(data).revoked_at is None
 
 
 def test_refresh_works_after_the_access_token_expired(citizen):
