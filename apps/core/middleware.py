@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
@@ -13,9 +14,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
+from apps.core.api.base import BodySizeMixin
 from apps.core.context import accept_request_id, request_id_var
 from apps.core.envelope import error_json_response, is_api_path
-from apps.core.exceptions import log_unhandled
+from apps.core.exceptions import ApiError, BadRequest, PayloadTooLarge, log_unhandled
 from apps.core.net import claims_bearer
 
 access_logger = logging.getLogger("apps.access")
@@ -64,29 +66,53 @@ class RequestIdMiddleware:
 
 
 class ApiBodySizeMiddleware:
-    """Refuses oversized API bodies from Content-Length before anything reads them."""
+    """Refuses API bodies that are oversized (or whose Content-Length is not a number)
+    before anything reads them.
+
+    Decided once the URL is resolved: an API view of ours (BodySizeMixin) is handed the
+    refusal, so that it counts the caller first and its 413 carries the X-RateLimit-*
+    headers like every other answer; anything else is answered here. Nothing before the
+    view's refusal reads the body, with one exception answered here too: a form body with a
+    cookie, which the CSRF check of a signed-in browser reads (DRF's SessionAuthentication
+    looks for csrfmiddlewaretoken in request.POST) — a multipart upload spooled to disk."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if is_api_path(request.path):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return error_json_response(400, "VALIDATION_ERROR", "Invalid Content-Length header.", {})
-            content_type = request.META.get("CONTENT_TYPE", "")
-            limit = (
-                settings.API_MAX_UPLOAD_BYTES if content_type.startswith("multipart/") else settings.API_MAX_JSON_BYTES
-            )
-            if length > limit:
-                return error_json_response(
-                    413,
-                    "PAYLOAD_TOO_LARGE",
-                    f"The request body exceeds {limit} bytes.",
-                    {"max_bytes": limit},
-                )
         return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., HttpResponse], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        refusal = body_refusal(request) if is_api_path(request.path) else None
+        if refusal is None:
+            return None
+        view_class = getattr(view_func, "cls", None)
+        content_type = request.META.get("CONTENT_TYPE", "")
+        form = content_type.startswith(("multipart/", "application/x-www-form-urlencoded"))
+        if (
+            isinstance(view_class, type)
+            and issubclass(view_class, BodySizeMixin)
+            and not (form and request.META.get("HTTP_COOKIE"))
+        ):
+            request.body_refusal = refusal  # type: ignore[attr-defined]
+            return None
+        return error_json_response(refusal.status_code, refusal.error_code, refusal.message, refusal.details)
+
+
+def body_refusal(request: HttpRequest) -> ApiError | None:
+    """Why this request's body must not be read (a Content-Length that is not a number, or
+    one over the limit for its content type), or None."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return BadRequest("Invalid Content-Length header.")
+    multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
+    limit = settings.API_MAX_UPLOAD_BYTES if multipart else settings.API_MAX_JSON_BYTES
+    if length > limit:
+        return PayloadTooLarge(f"The request body exceeds {limit} bytes.", {"max_bytes": limit})
+    return None
 
 
 class ApiExceptionMiddleware:

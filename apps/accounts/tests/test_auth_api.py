@@ -13,8 +13,8 @@ from django.utils.dateparse import parse_datetime
 
 from apps.accounts.credentials import credential_hash
 from apps.accounts.models import AuthSession, RetiredRefreshToken, User
-from apps.accounts.services import credentials_purge_expired
 from apps.accounts.roles import CITIZEN_PERMISSIONS, Role
+from apps.accounts.services import credentials_purge_expired
 from apps.accounts.tests.helpers import (
     LOGIN,
     LOGOUT,

@@ -26,7 +26,7 @@ THREADS = 4
 
 
 def _refresh_with_retry(token: str) -> str:
-    """"rotated", "reused" or "refused", whichever the service answered."""
+    """What the service answered: "rotated", "reused" or "refused"."""
     for _attempt in range(2000):
         try:
             services.auth_session_refresh(refresh_token=token)
@@ -42,7 +42,7 @@ def _refresh_with_retry(token: str) -> str:
     raise AssertionError("gave up waiting for the SQLite write lock")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # real commits, and the data the next tests expect
 def test_concurrent_refreshes_with_one_token_rotate_once_and_sign_the_session_out() -> None:
     issued = services.auth_session_create(user=make_user("racer", "citizen"))
     start = threading.Barrier(THREADS)

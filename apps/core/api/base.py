@@ -88,6 +88,17 @@ class ThrottleFirstMixin:
         super().check_throttles(request)  # type: ignore[misc]
 
 
+class BodySizeMixin:
+    """Gives the refusal ApiBodySizeMiddleware left for an oversized body once the caller
+    has been counted (so the 413 carries the X-RateLimit-* headers), before permissions."""
+
+    def check_permissions(self, request: Request) -> None:
+        refusal = getattr(request._request, "body_refusal", None)
+        if refusal is not None:
+            raise refusal
+        super().check_permissions(request)  # type: ignore[misc]
+
+
 class IdempotentMixin:
     """POSTs carrying Idempotency-Key are answered once and replayed after that.
 
@@ -134,17 +145,29 @@ class MethodPermissionsMixin:
         return [permission() for permission in classes]
 
 
-class ApiView(SharedComponentsMixin, ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, APIView):
+class ApiView(
+    SharedComponentsMixin, ThrottleFirstMixin, BodySizeMixin, IdempotentMixin, MethodPermissionsMixin, APIView
+):
     pass
 
 
 class GenericApiView(
-    SharedComponentsMixin, ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, generics.GenericAPIView
+    SharedComponentsMixin,
+    ThrottleFirstMixin,
+    BodySizeMixin,
+    IdempotentMixin,
+    MethodPermissionsMixin,
+    generics.GenericAPIView,
 ):
     pass
 
 
 class ApiViewSet(
-    SharedComponentsMixin, ThrottleFirstMixin, IdempotentMixin, MethodPermissionsMixin, viewsets.GenericViewSet
+    SharedComponentsMixin,
+    ThrottleFirstMixin,
+    BodySizeMixin,
+    IdempotentMixin,
+    MethodPermissionsMixin,
+    viewsets.GenericViewSet,
 ):
     pass

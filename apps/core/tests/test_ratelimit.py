@@ -9,10 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
 from apps.accounts.models import ApiKey
 from apps.accounts.services import api_key_create, auth_session_create
+from apps.concerns.models import Concern
 from apps.core import ratelimit
 from apps.core.shared_counts import shared_counts
 from conftest import PASSWORD, Api, make_user
@@ -177,6 +179,48 @@ def test_what_fails_before_authentication_is_counted_and_sees_the_headers(citize
     assert (first.status_code, second.status_code) == (status, status)
     assert first["X-RateLimit-Limit"] == "100"
     assert [first["X-RateLimit-Remaining"], second["X-RateLimit-Remaining"]] == ["99", "98"]
+
+
+@override_settings(API_MAX_JSON_BYTES=2048)
+def test_an_oversized_body_is_counted_and_sees_the_headers(citizen):
+    """Refused from Content-Length before anything reads the body, once the caller is
+    counted: the 413 carries the headers, and nothing is created."""
+    big = {"title": "Pothole", "description": "x" * 5000}
+    responses = [citizen.post("/api/v1/concerns", big) for _ in range(2)]
+    assert [r.status_code for r in responses] == [413, 413]
+    error = responses[0].json()["error"]
+    assert (error["code"], error["details"]) == ("PAYLOAD_TOO_LARGE", {"max_bytes": 2048})
+    assert responses[0]["X-RateLimit-Limit"] == "100"
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["99", "98"]
+    assert not Concern.objects.exists()
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400_with_the_headers(citizen):
+    response = citizen.client.generic(
+        "POST", "/api/v1/concerns", b"{}", content_type="application/json", CONTENT_LENGTH="many"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Invalid Content-Length header."
+    assert response["X-RateLimit-Remaining"] == "99"
+
+
+@override_settings(API_MAX_JSON_BYTES=2048, RATE_LIMITS_PER_MINUTE=SMALL)
+def test_oversized_bodies_spend_the_budget_of_a_bad_key_by_address(db):
+    responses = [bearer_client(f"cai_nope_{i}").post("/api/v1/concerns", {"b": "x" * 5000}) for i in range(4)]
+    assert [r.status_code for r in responses] == [401, 401, 401, 429]
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
+
+
+@override_settings(API_MAX_UPLOAD_BYTES=2048)
+def test_an_oversized_form_from_a_signed_in_browser_is_refused_before_the_csrf_check(citizen):
+    """The CSRF check of a cookie session reads request.POST, which would parse (and spool)
+    the upload: that one is answered by the middleware, before authentication."""
+    browser = Api(enforce_csrf_checks=True)
+    browser.force_login(citizen.user)
+    upload = SimpleUploadedFile("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * 5000, content_type="image/png")
+    response = browser.post("/api/v1/concerns/TRK-2026-000001/attachments", {"attachments": upload})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
 def test_a_bad_key_failing_negotiation_is_counted_by_address(db):
