@@ -36,6 +36,7 @@ STAFF_PERMISSIONS = CITIZEN_PERMISSIONS | {
 }
 ADMINISTRATOR_PERMISSIONS = STAFF_PERMISSIONS | {
     "analytics.manage",
+    "chat.delete",
     "concerns.delete",
     "system.view",
     "users.manage",

@@ -3,19 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.analytics.models import ThresholdRule
 from apps.analytics.services import threshold_evaluate
-from apps.core.permissions import user_has
+from apps.core.admin import RolePermissionAdminMixin
 
 
 @admin.register(ThresholdRule)
-class ThresholdRuleAdmin(admin.ModelAdmin):
+class ThresholdRuleAdmin(RolePermissionAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "kind",
@@ -33,21 +31,7 @@ class ThresholdRuleAdmin(admin.ModelAdmin):
     readonly_fields = ("currently_exceeded", "last_value", "last_checked_at", "last_fired_at")
     fields = ("name", "kind", "category", "threshold", "window_hours", "active", *readonly_fields)
     actions = ["check_now"]
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return user_has(request.user, "analytics.view")
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return user_has(request.user, "analytics.view")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return user_has(request.user, "analytics.manage")
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return user_has(request.user, "analytics.manage")
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return user_has(request.user, "analytics.manage")
+    view_permission, manage_permission = "analytics.view", "analytics.manage"
 
     @admin.action(description="Check the selected rules now", permissions=["change"])
     def check_now(self, request: HttpRequest, queryset: QuerySet[ThresholdRule]) -> None:

@@ -408,6 +408,17 @@ def _complete(conversation: Conversation, *, reason: str) -> None:
     )
 
 
+def conversation_close(*, conversation: Conversation, reason: str) -> bool:
+    """Closes an active or escalated conversation (``chat.completed``); False when it was
+    closed already. A citizen who writes again reopens it."""
+    with transaction.atomic():
+        current = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        if current is None or current.status == ConversationStatus.CLOSED:
+            return False
+        _complete(current, reason=reason)
+    return True
+
+
 def conversations_complete_idle(*, idle_minutes: int) -> int:
     cutoff = timezone.now() - timedelta(minutes=idle_minutes)
     count = 0
