@@ -59,6 +59,7 @@ def test_staff_sees_cards_charts_queue_and_exports(client, staff_member, page_da
     for fmt in ("csv", "json", "xlsx", "pdf"):
         assert f"/api/v1/analytics/export?format={fmt}&amp;" in html
     assert 'data-live-counter="concern.created"' in html and "js/analytics" in html and "js/realtime" in html
+    assert 'href="/admin/chat/conversation/?status__exact=escalated"' in html  # staff may open it
 
 
 def test_custom_range_and_bad_range(client, staff_member):
