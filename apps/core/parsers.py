@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import IO, Any
 
 from django.conf import settings
@@ -12,12 +13,25 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from apps.core.exceptions import PayloadTooLarge
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
 def json_loads(text: str | bytes) -> Any:
-    """json.loads for text a client sent: nesting too deep for the decoder (``[[[…]]]`` a few
-    thousand levels down, a body of a few kilobytes) is a ValueError like any other malformed
-    JSON, not a RecursionError that ends as a 500."""
+    """json.loads for text a client sent, refusing what is not JSON (RFC 8259) with a
+    ValueError like any other malformed JSON: NaN, Infinity and numbers too large for a
+    float (1e999), which Python accepts but no database column or JSON encoder takes back,
+    and nesting too deep for the decoder (``[[[…]]]`` a few thousand levels down, a body of
+    a few kilobytes), which would be a RecursionError."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 

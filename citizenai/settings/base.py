@@ -90,8 +90,17 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env.url("DATABASE_URL", ("sqlite", "postgres", "postgresql"))
+# WAL and a busy timeout let web requests and in-process tasks write side by side; without
+# them concurrent writers fail at once with "database is locked".
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
     # 0 by default: under ASGI each request runs in a new thread, so kept connections would
     # pile up until PostgreSQL refuses clients (bench/foundation.py). WSGI deployments
     # (gunicorn sync workers) keep them: citizenai/wsgi.py defaults DATABASE_CONN_MAX_AGE to 60.
@@ -103,12 +112,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            # WAL and a busy timeout let web requests and in-process tasks write side by side.
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": SQLITE_OPTIONS,
         }
     }
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")

@@ -3,6 +3,7 @@ message naming the variable, and production refuses unsafe settings."""
 
 from __future__ import annotations
 
+import ast
 import os
 import secrets
 import subprocess
@@ -115,8 +116,11 @@ def test_url_with_a_bad_port_fails_naming_the_variable(value):
 GOOD_SECRET = secrets.token_urlsafe(60)
 
 
-def start(settings_module: str, tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
-    """`django.setup()` in a fresh interpreter with only the given configuration."""
+SHOW = "print(settings.ENVIRONMENT, settings.DEBUG, settings.ALLOWED_HOSTS)"
+
+
+def start(settings_module: str, tmp_path: Path, show: str = SHOW, **variables: str) -> subprocess.CompletedProcess[str]:
+    """`django.setup()` in a fresh interpreter with only the given configuration, then `show`."""
     environ = {
         key: value
         for key, value in os.environ.items()
@@ -124,10 +128,7 @@ def start(settings_module: str, tmp_path: Path, **variables: str) -> subprocess.
         and not key.startswith(("RATE_LIMIT", "CELERY_", "PYTEST_"))
     }
     environ.update({"DJANGO_SETTINGS_MODULE": settings_module, "VAR_DIR": str(tmp_path), **variables})
-    code = (
-        "import django; django.setup(); from django.conf import settings; "
-        "print(settings.ENVIRONMENT, settings.DEBUG, settings.ALLOWED_HOSTS)"
-    )
+    code = f"import django; django.setup(); from django.conf import settings; {show}"
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=PROJECT,
@@ -176,6 +177,20 @@ def test_production_refuses_no_allowed_hosts(tmp_path, hosts):
     result = start(PRODUCTION, tmp_path, **variables)
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must list" in result.stderr
+
+
+def test_a_sqlite_database_url_gets_the_embedded_defaults_options(tmp_path):
+    """Without the busy timeout and IMMEDIATE transactions, concurrent chat messages on a
+    SQLite file named by DATABASE_URL failed at once with "database is locked" (a 500)."""
+    show = (
+        "from django.db import connection; print(connection.settings_dict['OPTIONS']); connection.ensure_connection()"
+    )
+    result = start("citizenai.settings.base", tmp_path, show, DATABASE_URL=f"sqlite:///{tmp_path}/city.sqlite3")
+    assert result.returncode == 0, result.stderr
+    options = ast.literal_eval(result.stdout.strip())
+    assert options["timeout"] == 20 and options["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in options["init_command"]
+    assert (tmp_path / "city.sqlite3-wal").exists() or (tmp_path / "city.sqlite3").exists()
 
 
 def test_base_settings_refuse_a_mysql_database_url(tmp_path):
