@@ -49,12 +49,14 @@ def user_list() -> QuerySet[User]:
 
 
 def user_find_by_identifier(*, identifier: str) -> User | None:
-    """A user by username or, when it looks like one, by e-mail address (case-insensitive)."""
+    """A user by e-mail address (case-insensitive) when it looks like one, else by username.
+    The address first: it is what a person typing one means, whatever usernames exist."""
     identifier = identifier.strip()
-    user = User.objects.filter(username=identifier).first()
-    if user is None and "@" in identifier:
+    if "@" in identifier:
         user = User.objects.filter(email__iexact=identifier).first()
-    return user
+        if user is not None:
+            return user
+    return User.objects.filter(username=identifier).first()
 
 
 def auth_session_is_current(session: AuthSession) -> bool:

@@ -14,7 +14,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -42,11 +42,17 @@ def _check_password(password: str, user: User) -> None:
 
 
 def _check_unique(*, username: str | None, email: str | None, exclude: User | None = None) -> None:
+    """Every name a user signs in with (username or e-mail address, in any case) names one
+    account only: a username that is someone else's address would take their sign-in by
+    address, and ADMIN beside admin would pass for it."""
     errors: dict[str, list[str]] = {}
     others = User.objects.exclude(pk=exclude.pk) if exclude is not None else User.objects.all()
-    if username is not None and others.filter(username=username).exists():
-        errors["username"] = ["A user with that username already exists."]
-    if email and others.filter(email__iexact=email).exists():
+    if username is not None:
+        if others.filter(username__iexact=username).exists():
+            errors["username"] = ["A user with that username already exists."]
+        elif "@" in username and others.filter(email__iexact=username).exists():
+            errors["username"] = ["That is another user's e-mail address."]
+    if email and others.filter(Q(email__iexact=email) | Q(username__iexact=email)).exists():
         errors["email"] = ["A user with that e-mail address already exists."]
     if errors:
         raise ValidationError(errors)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from apps.accounts.models import ApiKey, AuthSession, User
 from apps.accounts.roles import ADMINISTRATOR_PERMISSIONS, CITIZEN_PERMISSIONS, STAFF_PERMISSIONS, Role
 from apps.accounts.tests.helpers import (
+    LOGIN,
     USERS,
     VALIDATE,
     assert_error,
@@ -27,7 +28,7 @@ from apps.accounts.tests.helpers import (
     put_raw,
     user_url,
 )
-from conftest import PASSWORD, make_user
+from conftest import PASSWORD, Api, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -202,6 +203,31 @@ def test_create_duplicate_username_is_422(administrator, citizen):
 
 def test_create_duplicate_email_is_422(administrator, citizen):
     assert_field_errors(administrator.post(USERS, _new_user_body(email="Citizen@Example.org")), "email")
+
+
+@pytest.mark.parametrize(
+    ("citizen_username", "fields", "taken"),
+    [
+        ("citizen", {"username": "CITIZEN"}, "username"),  # would pass for citizen
+        ("citizen", {"username": "Citizen@Example.org"}, "username"),  # citizen's address
+        ("citizen.login@example.org", {"email": "Citizen.Login@example.org"}, "email"),  # citizen's username
+    ],
+)
+def test_a_name_someone_signs_in_with_is_not_given_to_another(administrator, citizen, citizen_username, fields, taken):
+    User.objects.filter(pk=citizen.user.pk).update(username=citizen_username)
+    assert_field_errors(administrator.post(USERS, _new_user_body(**fields)), taken)
+    assert User.objects.count() == 2
+
+
+def test_sign_in_by_address_reaches_the_addresses_owner_whatever_usernames_exist(citizen):
+    """An account named with someone's address (made before names were checked, or directly
+    in the database) does not capture their sign-in by address."""
+    make_user("impostor", "citizen")
+    User.objects.filter(username="impostor").update(username="citizen@example.org", email="imp@example.org")
+    data = login_tokens("citizen@example.org")
+    assert data["user"]["id"] == str(citizen.user.pk)
+    data = assert_ok(Api().call("post", LOGIN, {"email": "Citizen@example.org", "password": PASSWORD}))
+    assert data["user"]["username"] == "citizen"
 
 
 def test_create_weak_password_is_422(administrator):
@@ -420,6 +446,13 @@ def test_admin_resets_another_users_password(administrator, citizen):
 
 def test_update_to_taken_email_is_422(citizen, staff_member):
     assert_field_errors(citizen.put(user_url(citizen.user.pk), {"email": "STAFF@example.org"}), "email")
+
+
+def test_update_to_an_address_that_is_another_users_username_is_422(citizen, staff_member):
+    User.objects.filter(pk=staff_member.user.pk).update(username="staff.member@example.org")
+    assert_field_errors(citizen.put(user_url(citizen.user.pk), {"email": "Staff.Member@example.org"}), "email")
+    citizen.user.refresh_from_db()
+    assert citizen.user.email == "citizen@example.org"
 
 
 @pytest.mark.parametrize(
