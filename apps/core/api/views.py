@@ -7,7 +7,7 @@ import psutil
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound, Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -112,14 +112,23 @@ class InfoView(ApiView):
 class ApiNotFoundView(ApiView):
     """Any unknown path under /api/ answers 404 in the envelope, whatever the method.
 
-    Counted against the caller's address like any anonymous request first, so that probing
-    made-up paths is limited too (and the answer carries the X-RateLimit-* headers)."""
+    Counted like any request first, so that probing made-up paths is limited too and the
+    answer carries the X-RateLimit-* headers: against the caller's own budget when the
+    credentials are good (a client behind a busy address must not be refused for its typo),
+    else against the address. Bad credentials do not turn the 404 into a 401 or 403."""
 
     permission_classes = [Public]
-    authentication_classes: list = []
     schema = None
     idempotent = False
     keep_resolved = False  # apps/core/handlers.py
+
+    def perform_authentication(self, request: Request) -> None:
+        try:
+            super().perform_authentication(request)  # counts the caller, whoever it turned out to be
+        except Throttled:
+            raise
+        except APIException:  # a bad key, or a cookie without its CSRF token
+            pass
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         super().initial(request, *args, **kwargs)

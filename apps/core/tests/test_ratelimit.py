@@ -157,6 +157,26 @@ def test_probing_unknown_api_paths_is_limited_by_address(stranger):
     assert "Retry-After" in responses[3]
 
 
+def test_an_unknown_path_is_counted_against_the_callers_own_budget(citizen):
+    """A typo (or an id of the wrong shape) must not spend the address's anonymous budget,
+    which others behind the same address share."""
+    responses = [citizen.get("/api/v1/nope"), citizen.get("/api/v1/users/not-a-uuid")]
+    assert [r.status_code for r in responses] == [404, 404]
+    assert [r["X-RateLimit-Limit"] for r in responses] == ["100", "100"]
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["99", "98"]
+
+
+def test_bad_credentials_on_an_unknown_path_are_a_404_counted_by_address(db, citizen):
+    with override_settings(RATE_LIMITS_PER_MINUTE=SMALL):
+        bad_key = bearer_client("cai_nope_1").get("/api/v1/nope")
+        browser = Api(enforce_csrf_checks=True)
+        browser.force_login(citizen.user)
+        no_csrf_token = browser.post("/api/v1/nope", {}, format="json")
+    assert [bad_key.status_code, no_csrf_token.status_code] == [404, 404]
+    assert bad_key.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+    assert bad_key["X-RateLimit-Limit"] == "3"
+
+
 def test_forbidden_caller_sees_the_headers(citizen):
     response = citizen.get("/api/v1/system/info")
     assert response.status_code == 403
