@@ -153,6 +153,20 @@ class Prepared:
     conversation_unsaved: bool = False
 
 
+NOT_AN_EDITABLE_MESSAGE = "No message with this user_message_id in this conversation."
+
+
+def user_message_id_check(*, session_id: str | None, user_message_id: uuid.UUID | None) -> None:
+    """Refuses, before anything is written or streamed, a user_message_id that names a
+    message outside this conversation or an answer: the 404 the exchange itself would give,
+    which a stream could only report in-band once it had started."""
+    if user_message_id is None:
+        return
+    found = Message.objects.filter(pk=user_message_id).values_list("conversation_id", "role").first()
+    if found is not None and found != (session_id, Role.USER):
+        raise NotFound(NOT_AN_EDITABLE_MESSAGE)
+
+
 def _edit_or_store_user_message(
     conversation: Conversation, text: str, user_message_id: uuid.UUID | None, understood: Understanding
 ) -> Message:
@@ -167,7 +181,7 @@ def _edit_or_store_user_message(
         existing = Message.objects.filter(pk=user_message_id).first()
         if existing is not None:
             if existing.conversation_id != conversation.pk or existing.role != Role.USER:
-                raise NotFound("No message with this user_message_id in this conversation.")
+                raise NotFound(NOT_AN_EDITABLE_MESSAGE)
             # Edit mode (seed 003): the message changes and everything after it goes, with
             # whatever the assistant was in the middle of (a report intake) at that point.
             conversation.messages.filter(created_at__gt=existing.created_at).delete()

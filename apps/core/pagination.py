@@ -64,6 +64,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str, str]:
     return timestamp, pk, direction
 
 
+PAGE_SIZES = ("limit", "per_page", "page_size")
+
+
 class EnvelopePagination(BasePagination):
     default_limit = 20
     max_limit = 100
@@ -107,6 +110,7 @@ class EnvelopePagination(BasePagination):
             integer("offset", "Number of results to skip."),
             integer("page", "Page number, 1-based (with per_page)."),
             integer("per_page", "Results per page (with page)."),
+            integer("page_size", "Results per page, as per_page (seed 003)."),
         ]
         if getattr(view, "cursor_field", None):
             parameters.append(
@@ -128,13 +132,21 @@ class EnvelopePagination(BasePagination):
 
     @staticmethod
     def _offset_window(request: Request, default: int, maximum: int) -> tuple[int, int, int]:
-        """(page, limit, offset) from ``limit``/``offset`` or ``page``/``per_page``."""
+        """(page, limit, offset). The size is ``limit``, ``per_page`` or seed 003's
+        ``page_size``; the start ``offset`` or ``page``. Any mix is honoured (``?page=2&limit=10``)
+        unless two of them disagree, which is a 400 naming both, never a silent choice."""
         params = request.query_params
-        if "page" in params or "per_page" in params:
-            limit = positive_int_param(request, "per_page", default, maximum=maximum)
+        sizes = {
+            name: positive_int_param(request, name, default, maximum=maximum) for name in PAGE_SIZES if name in params
+        }
+        if len(set(sizes.values())) > 1:
+            raise BadRequest(details={name: ["Give one page size: limit, per_page or page_size."] for name in sizes})
+        limit = next(iter(sizes.values()), default)
+        if "page" in params and "offset" in params:
+            raise BadRequest(details={name: ["Give page or offset, not both."] for name in ("page", "offset")})
+        if "page" in params:
             page = positive_int_param(request, "page", 1, maximum=MAX_OFFSET // limit + 1)
             return page, limit, (page - 1) * limit
-        limit = positive_int_param(request, "limit", default, maximum=maximum)
         offset = positive_int_param(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
         return offset // limit + 1, limit, offset
 

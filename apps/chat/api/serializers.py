@@ -1,18 +1,26 @@
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
 
 from apps.chat.models import Conversation, Message
-from apps.core.serializers import StrictSerializer, TextField
+from apps.chat.services import SESSION_ID
+from apps.core.serializers import StrictIntegerField, StrictSerializer, TextField, TextRegexField, UUIDStringField
+
+
+def is_blank(text: str) -> bool:
+    """Nothing a person could read: spaces of any kind, and invisible format and control
+    characters (zero-width spaces, joiners, a byte-order mark) that str.strip() leaves."""
+    return all(unicodedata.category(character)[0] in "ZC" for character in text)
 
 
 class SessionCreateSerializer(StrictSerializer):
-    session_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
-    user_id = serializers.CharField(required=False, max_length=64)  # seed 001; the owner is always the caller
-    title = serializers.CharField(required=False, max_length=200, allow_blank=True, default="")
+    session_id = TextRegexField(SESSION_ID, required=False)
+    user_id = TextField(required=False, max_length=64)  # seed 001; the owner is always the caller
+    title = TextField(required=False, max_length=200, allow_blank=True, default="")
     context = serializers.DictField(required=False)
 
 
@@ -21,16 +29,16 @@ class MessageSerializer(StrictSerializer):
 
     message = TextField(required=False, trim_whitespace=True)
     content = TextField(required=False, trim_whitespace=True)
-    session_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
-    thread_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
-    user_message_id = serializers.UUIDField(required=False)
+    session_id = TextRegexField(SESSION_ID, required=False)
+    thread_id = TextRegexField(SESSION_ID, required=False)
+    user_message_id = UUIDStringField(required=False)
     context = serializers.DictField(required=False)
     stream = serializers.BooleanField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
         text = attrs.get("message") or attrs.get("content")
-        if not text:
+        if not text or is_blank(text):
             raise serializers.ValidationError({"message": ["This field is required and may not be blank."]})
         limit = settings.CHAT_MAX_MESSAGE_LENGTH
         if len(text) > limit:
@@ -43,10 +51,10 @@ class MessageSerializer(StrictSerializer):
 
 
 class FeedbackSerializer(StrictSerializer):
-    message_id = serializers.UUIDField()
-    rating = serializers.IntegerField(min_value=1, max_value=5)
+    message_id = UUIDStringField()
+    rating = StrictIntegerField(min_value=1, max_value=5)
     comment = TextField(required=False, allow_blank=True, max_length=2000, default="")
-    session_id = serializers.CharField(required=False, max_length=64)
+    session_id = TextRegexField(SESSION_ID, required=False)
 
 
 class ThreadSerializer(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -20,7 +21,8 @@ from apps.chat.engine.agents import AGENTS
 from apps.chat.models import Message
 from apps.core.api.base import ApiView
 from apps.core.envelope import utc_now_iso
-from apps.core.pagination import EnvelopePagination, positive_int_param
+from apps.core.exceptions import BadRequest
+from apps.core.pagination import EnvelopePagination
 from apps.core.permissions import Public
 
 CHAT_PERMISSIONS = [Public]  # anonymous use is allowed for the citizen widget (rate-limited by IP)
@@ -117,9 +119,9 @@ class HistoryView(ApiView):
     def get(self, request: Request) -> Response:
         session_id = request.query_params.get("session_id")
         if not session_id:
-            from apps.core.exceptions import BadRequest
-
             raise BadRequest(details={"session_id": ["This query parameter is required."]})
+        if not services.SESSION_ID.match(session_id):
+            raise BadRequest(details={"session_id": ["Letters, digits, - and _, at most 64."]})
         conversation = services.conversation_get(principal=services.principal_for(request), session_id=session_id)
         paginator = EnvelopePagination()
         page = paginator.paginate_queryset(selectors.exchanges(conversation=conversation), request, view=self)
@@ -164,24 +166,27 @@ class AgentsView(ApiView):
         return Response({"agents": [{"id": key, **value} for key, value in AGENTS.items()]})
 
 
+def _thread_page(view: ApiView, request: Request, rows: QuerySet, serializer: type) -> Response:
+    """Seed 003's page of a thread list: its `meta.total` beside the usual pagination block,
+    which takes `page`/`page_size` as well as `limit`/`offset` and `per_page`."""
+    paginator = EnvelopePagination()
+    response = paginator.get_paginated_response(
+        serializer(paginator.paginate_queryset(rows, request, view), many=True).data
+    )
+    response.envelope_extra["meta"] = {"total": paginator.pagination["total"]}
+    return response
+
+
 class ThreadListView(ApiView):
     """Seed 003: the caller's threads, newest first, `page`/`page_size` (default 10, max 100)."""
 
     permission_classes = CHAT_PERMISSIONS
+    default_limit, max_limit = 10, 100
 
     @extend_schema(responses={200: s.ThreadSerializer(many=True)}, auth=[])
     def get(self, request: Request) -> Response:
-        page = positive_int_param(request, "page", 1)
-        size = positive_int_param(request, "page_size", 10, maximum=100)
         threads = selectors.conversation_list(principal=services.principal_for(request))
-        total = threads.count()
-        rows = threads[(page - 1) * size : page * size]
-        response = Response(s.ThreadSerializer(rows, many=True).data)
-        response.envelope_extra = {
-            "meta": {"total": total},
-            "pagination": {"page": page, "per_page": size, "total": total, "pages": -(-total // size)},
-        }
-        return response
+        return _thread_page(self, request, threads, s.ThreadSerializer)
 
 
 class ThreadDetailView(ApiView):
@@ -198,20 +203,13 @@ class ThreadMessagesView(ApiView):
     """Seed 003: messages of a thread, oldest first, `page`/`page_size` (default 50, max 200)."""
 
     permission_classes = CHAT_PERMISSIONS
+    default_limit, max_limit = 50, 200
 
     @extend_schema(responses={200: s.ThreadMessageSerializer(many=True)}, auth=[])
     def get(self, request: Request, thread_id: str) -> Response:
         conversation = services.conversation_get(principal=services.principal_for(request), session_id=thread_id)
-        page = positive_int_param(request, "page", 1)
-        size = positive_int_param(request, "page_size", 50, maximum=200)
         messages = conversation.messages.order_by("created_at", "id")
-        total = messages.count()
-        response = Response(s.ThreadMessageSerializer(messages[(page - 1) * size : page * size], many=True).data)
-        response.envelope_extra = {
-            "meta": {"total": total},
-            "pagination": {"page": page, "per_page": size, "total": total, "pages": -(-total // size)},
-        }
-        return response
+        return _thread_page(self, request, messages, s.ThreadMessageSerializer)
 
 
 def sse(event: dict[str, Any]) -> bytes:
@@ -255,6 +253,7 @@ class StreamView(ApiView):
         form = s.MessageSerializer(data=body)
         form.is_valid(raise_exception=True)
         data = form.validated_data
+        services.user_message_id_check(session_id=data["session"], user_message_id=data.get("user_message_id"))
         conversation, _ = services.conversation_get_or_create(
             principal=services.principal_for(request), session_id=data["session"]
         )

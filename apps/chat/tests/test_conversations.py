@@ -424,6 +424,37 @@ def test_thread_id_alias_and_optimistic_ids(citizen):
     assert [t["id"] for t in threads["data"]] == [thread]
 
 
+def test_threads_and_their_messages_take_every_pagination_style(citizen):
+    for index in range(4):
+        say(citizen, "hello", session_id=f"pg-{index}")
+    newest_first = [f"pg-{index}" for index in (3, 2, 1, 0)]
+    for params in ({"limit": 2, "offset": 1}, {"page": 2, "per_page": 1}, {"page": 1, "page_size": 2}):
+        body = citizen.get("/api/v1/chat/threads", params).json()
+        size = params.get("limit") or params.get("per_page") or params["page_size"]
+        start = params.get("offset", (params.get("page", 1) - 1) * size)
+        assert [t["id"] for t in body["data"]] == newest_first[start : start + size], params
+        assert body["pagination"]["per_page"] == size and body["meta"]["total"] == 4
+    body = citizen.get("/api/v1/chat/threads/pg-0/messages", {"limit": 1, "offset": 1}).json()
+    assert [m["role"] for m in body["data"]] == ["assistant"] and body["pagination"]["total"] == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"page": 2**62}, "page"),
+        ({"page": 10**20}, "page"),
+        ({"page_size": 201}, "page_size"),
+        ({"offset": -1}, "offset"),
+    ],
+)
+def test_threads_refuse_pagination_out_of_range_with_400(citizen, params, name):
+    say(citizen, "hello", session_id="pg")
+    for path in ("/api/v1/chat/threads", "/api/v1/chat/threads/pg/messages"):
+        response = citizen.get(path, params)
+        assert response.status_code == 400, (path, response.content)
+        assert list(response.json()["error"]["details"]) == [name]
+
+
 def test_sessions_are_private(citizen, stranger):
     say(citizen, "hello", session_id="mine")
     from tests.conftest_helpers import other_citizen
@@ -494,12 +525,61 @@ def test_agents_are_listed(stranger):
         ({"message": "hi", "session_id": "x" * 65}, "session_id"),
         ({"message": "hi", "user_message_id": "not-a-uuid"}, "user_message_id"),
         ({"message": "hi", "colour": "red"}, "colour"),
+        # Only JSON strings: DRF read 456 as session "456" and 12345 as a UUID.
+        ({"message": "hi", "session_id": 456}, "session_id"),
+        ({"message": "hi", "thread_id": 456}, "thread_id"),
+        ({"message": "hi", "user_message_id": 12345}, "user_message_id"),
+        # Nothing a person could read: zero-width spaces, a joiner, a byte-order mark.
+        ({"message": "\u200b\u200b\u200b"}, "message"),
+        ({"message": " \u200d\ufeff\u2060 "}, "message"),
     ],
 )
 def test_bad_input_is_422(citizen, body, field):
     response = citizen.post("/api/v1/chat/message", body)
     assert response.status_code == 422, response.content
     assert field in response.json()["error"]["details"]
+    assert not Conversation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"session_id": 456}, "session_id"),
+        ({"title": 7}, "title"),
+        ({"context": {"a": 1}, "user_id": 9}, "user_id"),
+    ],
+)
+def test_bad_session_input_is_422(citizen, body, field):
+    response = citizen.post("/api/v1/chat/session", body)
+    assert response.status_code == 422, response.content
+    assert field in response.json()["error"]["details"]
+
+
+def test_a_readable_message_with_invisible_characters_is_answered(citizen):
+    assert say(citizen, "\u200bhello\u200b", session_id="zw")["intent"] == "greeting"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"rating": "5"}, "rating"),
+        ({"rating": True}, "rating"),
+        ({"rating": 4.5}, "rating"),
+        ({"message_id": 123}, "message_id"),
+    ],
+)
+def test_feedback_of_the_wrong_type_is_422(citizen, fields, field):
+    answer = say(citizen, "What are your office hours?", session_id="f2")
+    response = citizen.post("/api/v1/chat/feedback", {"message_id": answer["message_id"], "rating": 4, **fields})
+    assert response.status_code == 422, response.content
+    assert list(response.json()["error"]["details"]) == [field]
+
+
+@pytest.mark.parametrize("session_id", ["bad id", "x" * 65, "semi;colon"])
+def test_history_of_a_malformed_session_id_is_400(citizen, session_id):
+    response = citizen.get("/api/v1/chat/history", {"session_id": session_id})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["session_id"]
 
 
 @override_settings(CHAT_MAX_MESSAGE_LENGTH=10)

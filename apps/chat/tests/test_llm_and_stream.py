@@ -8,6 +8,7 @@ import json
 import pytest
 from django.test import override_settings
 
+from apps.chat.models import Conversation, Message
 from apps.chat.tests.fake_llm import fake_llm
 from apps.knowledge.content import ARTICLES
 from apps.knowledge.models import Article
@@ -158,3 +159,19 @@ def test_sse_rejects_bad_input_before_streaming(citizen):
     response = citizen.client.post("/api/v1/chat/stream", {"message": ""}, format="json")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_sse_refuses_someone_elses_message_before_streaming(citizen, staff_member):
+    """Edit mode with a message of another conversation: the 404 of /chat/message, not a
+    stream that starts and then reports an error in-band (and leaves an empty thread)."""
+    theirs = staff_member.post("/api/v1/chat/message", {"message": "hello", "session_id": "staff-1"}).json()["data"]
+    for body in (
+        {"message": "x", "user_message_id": theirs["user_message_id"]},
+        {"message": "x", "user_message_id": theirs["user_message_id"], "session_id": "mine-new"},
+        {"message": "x", "user_message_id": theirs["message_id"], "session_id": "staff-1"},  # an answer
+    ):
+        response = citizen.client.post("/api/v1/chat/stream", body, format="json")
+        assert response.status_code == 404, body
+        assert response.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+    assert list(Conversation.objects.values_list("pk", flat=True)) == ["staff-1"]
+    assert Message.objects.get(pk=theirs["user_message_id"]).content == "hello"

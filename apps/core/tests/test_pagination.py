@@ -87,6 +87,36 @@ def test_bad_pagination_params_are_400_naming_the_parameter(administrator, popul
     assert list(error["details"]) == [name]
 
 
+@pytest.mark.parametrize(
+    ("params", "expected", "window"),
+    [
+        ({"page": 2, "limit": 5}, {"page": 2, "per_page": 5}, slice(5, 10)),
+        ({"offset": 3, "per_page": 4}, {"page": 1, "per_page": 4}, slice(3, 7)),
+        ({"page": 3, "page_size": 5}, {"page": 3, "per_page": 5}, slice(10, 12)),
+        ({"limit": 5, "per_page": 5, "offset": 5}, {"page": 2, "per_page": 5}, slice(5, 10)),
+    ],
+)
+def test_mixed_pagination_parameters_are_honoured(administrator, population, params, expected, window):
+    response = administrator.get(USERS, params)
+    assert response.status_code == 200, response.content
+    assert response.json()["pagination"] == {**expected, "total": 12, "pages": -(-12 // expected["per_page"])}
+    assert ids(response) == population[window]
+
+
+@pytest.mark.parametrize(
+    ("params", "names"),
+    [
+        ({"limit": 3, "per_page": 5}, ["limit", "per_page"]),
+        ({"page_size": 3, "limit": 4}, ["limit", "page_size"]),
+        ({"page": 2, "offset": 10}, ["offset", "page"]),
+    ],
+)
+def test_pagination_parameters_that_disagree_are_400_naming_both(administrator, population, params, names):
+    response = administrator.get(USERS, params)
+    assert response.status_code == 400, response.content
+    assert sorted(response.json()["error"]["details"]) == names
+
+
 def walk(persona, first_params: dict, key: str) -> list[dict]:
     pages = [persona.get(USERS, first_params).json()]
     while pages[-1]["pagination"][key]:
