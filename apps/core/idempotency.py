@@ -2,8 +2,10 @@
 
 The first request with a key claims it by inserting a row; its response is stored there
 and replayed to every retry with the same key and body. A different body under the same
-key, or a retry while the first is still running, is a 409. 5xx responses release the key
-so the client may retry. Keys belong to the caller and expire after IDEMPOTENCY_KEY_TTL.
+key, or a retry while the first is still running, is a 409. Only a success is kept: an
+error (a 422 for a field, a 404, a 5xx) changed nothing, every write being one transaction,
+so it releases the key and the client may send the corrected request under the same key.
+Keys belong to the caller and expire after IDEMPOTENCY_KEY_TTL.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def _redacted(content: bytes, redact: tuple[str, ...]) -> bytes:
 
 
 def idempotency_store(*, record: IdempotencyKey, response: Any, redact: tuple[str, ...] = ()) -> None:
-    if response.status_code >= 500:
+    if response.status_code >= 400:
         record.delete()
         return
     if hasattr(response, "render") and not getattr(response, "is_rendered", True):

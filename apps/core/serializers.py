@@ -1,4 +1,4 @@
-"""Serializer building blocks shared by every API: strict objects and strict strings."""
+"""Serializer building blocks shared by every API: strict objects, strings, ids and integers."""
 
 from __future__ import annotations
 
@@ -56,3 +56,17 @@ class TextField(StrictStringMixin, serializers.CharField):
 
 class TextRegexField(StrictStringMixin, serializers.RegexField):
     pass
+
+
+class UUIDStringField(StrictStringMixin, serializers.UUIDField):
+    """A UUID written as a JSON string: DRF's UUIDField would read 12345 as
+    00000000-0000-0000-0000-000000003039."""
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Only a JSON integer: DRF's IntegerField would take "5", 5.0 and true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from apps.concerns.models import Concern
 from apps.core.models import IdempotencyKey
 from apps.core.tests.urls import EchoView
 
@@ -102,6 +103,21 @@ def test_server_error_releases_the_key(citizen):
     assert fixed.status_code == 201
     assert EchoView.calls == 3
     assert post(citizen, {"fail": False}).content == fixed.content
+
+
+def test_a_refused_request_releases_the_key_for_the_corrected_one(citizen):
+    """A 422 changed nothing: the client fixes the field and sends again under the same
+    key (a 409 there made it invent a new key, and lose the retry protection it wanted)."""
+    concerns = "/api/v1/concerns"
+    refused = citizen.post(concerns, {"title": "Pothole", "category": "roads"}, HTTP_IDEMPOTENCY_KEY="report-1")
+    assert refused.status_code == 422
+    assert IdempotencyKey.objects.count() == 0
+    body = {"title": "Pothole", "description": "Deep pothole", "category": "roads"}
+    created = citizen.post(concerns, body, HTTP_IDEMPOTENCY_KEY="report-1")
+    assert created.status_code == 201
+    replayed = citizen.post(concerns, body, HTTP_IDEMPOTENCY_KEY="report-1")
+    assert replayed.content == created.content and replayed["Idempotent-Replayed"] == "true"
+    assert Concern.objects.count() == 1
 
 
 def test_unreadable_body_does_not_claim_the_key(citizen):
