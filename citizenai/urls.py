@@ -1,9 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import TemplateView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core.api.views import ApiNotFoundView
+from apps.core.api.views import ApiNotFoundView, SchemaView, SwaggerView
 
 api_v1 = [
     path("", include("apps.core.api.urls")),
@@ -12,8 +11,8 @@ api_v1 = [
     path("", include("apps.webhooks.api.urls")),
     path("", include("apps.chat.api.urls")),
     path("", include("apps.analytics.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
 # The API first: most requests are API calls, and patterns are tried in order.

@@ -6,15 +6,17 @@ import time
 import psutil
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound, Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core import health
-from apps.core.api.base import ApiView
+from apps.core.api.base import ApiView, ThrottleFirstMixin
 from apps.core.envelope import utc_now_iso
 from apps.core.permissions import Public, require
+from apps.core.renderers import EnvelopeRenderer
 
 STARTED_AT = time.time()
 
@@ -133,3 +135,24 @@ class ApiNotFoundView(ApiView):
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         super().initial(request, *args, **kwargs)
         raise NotFound("The requested resource was not found.")
+
+
+class EnvelopedErrorsMixin:
+    """For another package's API view that renders something else (the schema's YAML, Swagger
+    UI's HTML): its errors are the error envelope in JSON like every other API error."""
+
+    request: Request
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)  # type: ignore[misc]
+        self.request.accepted_renderer = EnvelopeRenderer()
+        self.request.accepted_media_type = EnvelopeRenderer.media_type
+        return response
+
+
+class SchemaView(ThrottleFirstMixin, EnvelopedErrorsMixin, SpectacularAPIView):
+    """The OpenAPI schema (public), counted and refused like any API request."""
+
+
+class SwaggerView(ThrottleFirstMixin, EnvelopedErrorsMixin, SpectacularSwaggerView):
+    """Swagger UI (public), counted and refused like any API request."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
+from django.test import Client
 
 ASSET = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 SCRIPT_URL = re.compile(r"""["']([^"'\s]+\.(?:js|css|png))["']""")
@@ -26,3 +28,30 @@ def test_swagger_ui_loads_nothing_from_another_host(stranger):
 def test_swagger_ui_points_at_the_schema(stranger):
     page = stranger.client.get("/api/v1/docs/").content.decode()
     assert "/api/v1/schema/" in page
+
+
+@pytest.mark.parametrize("path", ["/api/v1/schema/", "/api/v1/docs/"])
+@pytest.mark.parametrize(
+    ("method", "headers", "query", "status", "code"),
+    [
+        ("post", {}, {}, 405, "METHOD_NOT_ALLOWED"),
+        ("get", {"HTTP_ACCEPT": "text/csv"}, {}, 406, None),
+        ("get", {"HTTP_AUTHORIZATION": "Bearer cai_bad_bad"}, {}, 401, "INVALID_API_KEY"),
+        ("get", {}, {"format": "xml"}, 404, "RESOURCE_NOT_FOUND"),
+    ],
+)
+def test_schema_and_docs_errors_are_the_envelope_with_the_headers(db, path, method, headers, query, status, code):
+    response = getattr(Client(), method)(path, query, **headers)
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["success"] is False and body["metadata"]["request_id"]
+    if code:
+        assert body["error"]["code"] == code
+    assert response["X-RateLimit-Limit"] == "30" and "X-RateLimit-Remaining" in response
+
+
+def test_the_schema_itself_still_comes_as_yaml_and_json(stranger):
+    assert stranger.client.get("/api/v1/schema/")["Content-Type"].startswith("application/vnd.oai.openapi")
+    schema = stranger.client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert schema["openapi"].startswith("3.") and "/api/v1/auth/validate" in schema["paths"]
