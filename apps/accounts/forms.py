@@ -39,6 +39,9 @@ class SignUpForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(label="Key name", max_length=100)
+    # Each rendering of the form has its own id: the page sent again (a reload re-posts it)
+    # creates no second key. See apps/accounts/views.py account().
+    form_id = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
     expires_at = forms.DateTimeField(
         label="Expires (optional)",
         required=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -60,8 +62,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             status = 429
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            if not form.cleaned_data["remember_me"]:
-                request.session.set_expiry(0)
+            # As POST /auth/login's remember_me: REMEMBER_ME_TTL, else until the browser closes.
+            request.session.set_expiry(settings.REMEMBER_ME_TTL if form.cleaned_data["remember_me"] else 0)
             return redirect(_safe_next(request) or "accounts:account")
     elif request.method == "POST":
         status = 400
@@ -90,20 +92,34 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/sign_up.html", {"form": form}, status=status)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def sign_out(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":  # a link or a typed address: ask, signing out is a POST
+        return render(request, "accounts/sign_out.html")
     services.auth_session_revoke_linked(django_session=request.session, user=request.user)
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("home")
 
 
+SUBMITTED_KEY_FORMS = "api_key_forms_submitted"  # the last few form_ids that created a key
+
+
+def _fresh_key_form() -> ApiKeyForm:
+    return ApiKeyForm(initial={"form_id": secrets.token_urlsafe(16)})
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
-    form = ApiKeyForm(_posted(request))
+    form = ApiKeyForm(request.POST) if request.method == "POST" else _fresh_key_form()
     new_secret = None
     if request.method == "POST" and form.is_valid():
+        form_id = form.cleaned_data["form_id"]
+        submitted = request.session.get(SUBMITTED_KEY_FORMS, [])
+        if form_id and form_id in submitted:
+            messages.info(request, "That key was created already: the form was sent again. Its secret was shown once.")
+            return redirect("accounts:account")
         try:
             key, new_secret = services.api_key_create(
                 user=request.user, name=form.cleaned_data["name"], expires_at=form.cleaned_data["expires_at"]
@@ -113,8 +129,10 @@ def account(request: HttpRequest) -> HttpResponse:
                 for text in errors:
                     form.add_error(field if field in form.fields else None, text)
         else:
+            if form_id:
+                request.session[SUBMITTED_KEY_FORMS] = [*submitted[-19:], form_id]
             messages.success(request, f"API key “{key.name}” created. Copy it now: it will not be shown again.")
-            form = ApiKeyForm()
+            form = _fresh_key_form()
     context = {
         "form": form,
         "new_secret": new_secret,

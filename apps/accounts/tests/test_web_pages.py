@@ -160,6 +160,14 @@ def test_sign_in_with_email_and_remember_me(db):
     response = client.post(SIGN_IN, {"identifier": "citizen@example.org", "password": PASSWORD, "remember_me": "on"})
     assert response.status_code == 302
     assert not client.session.get_expire_at_browser_close()
+    assert client.session.get_expiry_age() == settings.REMEMBER_ME_TTL  # as the API's remember_me
+
+
+def test_sign_in_without_remember_me_ends_with_the_browser(db):
+    make_user("citizen", Role.CITIZEN)
+    client = Client()
+    assert client.post(SIGN_IN, {"identifier": "citizen", "password": PASSWORD}).status_code == 302
+    assert client.session.get_expire_at_browser_close()
 
 
 def test_sign_in_with_bad_password_shows_the_error_next_to_the_form(db):
@@ -251,10 +259,15 @@ def test_cookie_session_api_writes_needform_csrf_token(db):
 # --- sign out --------------------------------------------------------------------------
 
 
-def test_sign_out_requires_post(db):
-    client, _ = signed_in_browser()
-    assert client.get(SIGN_OUT).status_code == 405
+def test_sign_out_by_get_asks_and_signs_nobody_out(db):
+    client, user = signed_in_browser()
+    page = client.get(SIGN_OUT)
+    assert page.status_code == 200
+    form = _main_form(_html(page))
+    assert 'method="post"' in form and 'action="/accounts/sign-out/"' in form and "csrfmiddlewaretoken" in form
+    assert user.username in _html(page)
     assert client.get(ACCOUNT).status_code == 200  # still signed in
+    assert "not signed in" in _html(Client().get(SIGN_OUT))
 
 
 def test_sign_out_requiresform_csrf_token(db):
@@ -322,6 +335,25 @@ def test_create_api_key_on_the_account_page_shows_it_once(db):
     assert secret not in again
     assert _new_key_secret(again) is None
     assert "my script" in again and key.prefix in again
+
+
+def test_the_key_form_sent_again_creates_no_second_key(db):
+    """A reload of the page that showed the new key re-posts the form."""
+    client, user = signed_in_browser()
+    page = _html(client.get(ACCOUNT))
+    token = form_csrf_token(client, ACCOUNT)
+    form_id = re.search(r'name="form_id" value="([^"]+)"', page).group(1)
+    body = {"name": "my script", "form_id": form_id, "csrfmiddlewaretoken": token}
+    first = client.post(ACCOUNT, body)
+    assert first.status_code == 200 and _new_key_secret(_html(first))
+    again = client.post(ACCOUNT, body, follow=True)
+    assert again.redirect_chain == [(ACCOUNT, 302)]
+    assert "created already" in _html(again) and _new_key_secret(_html(again)) is None
+    assert ApiKey.objects.filter(user=user).count() == 1
+    next_form_id = re.search(r'name="form_id" value="([^"]+)"', _html(first)).group(1)
+    assert next_form_id != form_id  # the next key made from that page is a new one
+    assert client.post(ACCOUNT, {**body, "form_id": next_form_id, "name": "second"}).status_code == 200
+    assert ApiKey.objects.filter(user=user).count() == 2
 
 
 def test_create_api_key_with_expiry_on_the_account_page(db):
