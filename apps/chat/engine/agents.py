@@ -425,7 +425,9 @@ def intake(turn: Turn) -> Reply:
             # "it is on"; a description given with it is kept for the next question.
             place, rest = _split_location(text)
             state["location"] = (place if place and not rest else text)[:255]
-            if rest and not state.get("description") and _is_description(rest):
+            # Without a place found in it, the whole answer is the place as said ("Maple
+            # Avenue near number 12"): nothing of it is left to be the description.
+            if place and rest and not state.get("description") and _is_description(rest):
                 state["description"] = text[:2000]
         else:
             lead = "I still need to know where it is."

@@ -125,6 +125,21 @@ def test_multi_turn_intake_files_a_real_concern(citizen, published):
     assert "concern.created" in [event for event, _ in published]
 
 
+@pytest.mark.parametrize("place", ["Maple Avenue near number 12", "the bus shelter by the old mill"])
+def test_an_answer_to_where_that_is_only_a_place_is_not_the_description(citizen, place):
+    """No address or capitalised place found in it: the whole answer is the place as said,
+    and what is wrong is still asked (it was filed with the place as its description)."""
+    say(citizen, "report a broken street light", session_id="where")
+    say(citizen, "yes", session_id="where")
+    asked = say(citizen, place, session_id="where")
+    assert "describe" in asked["response"].lower()
+    described = say(citizen, "The lamp has been dark for three nights now", session_id="where")
+    assert "shall i submit" in described["response"].lower()
+    say(citizen, "yes", session_id="where")
+    concern = Concern.objects.get()
+    assert (concern.location, concern.description) == (place, "The lamp has been dark for three nights now")
+
+
 def test_intake_infers_location_and_description_from_the_first_message(citizen):
     first = say(citizen, "There is a huge pothole on Oak Street that damaged my tyre yesterday", session_id="i2")
     assert first["agent_id"] == "intake"
