@@ -91,12 +91,16 @@ class TierRateThrottle(RecordingThrottle):
         return self.record(request, hit(f"{tier}:{identity}", limit))
 
 
-class LoginRateThrottle(RecordingThrottle):
-    """Sign-in attempts per client address and per username, whichever runs out first."""
+class LoginRateThrottle(TierRateThrottle):
+    """Sign-in attempts per client address and per username, whichever runs out first. A
+    request of another method (a GET answered 405) attempts no sign-in: it spends the
+    caller's ordinary budget instead."""
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if not settings.RATE_LIMIT_ENABLED:
             return True
+        if request.method != "POST":
+            return super().allow_request(request, view)
         limit = settings.RATE_LIMITS_PER_MINUTE["login"]
         # Exact: a guessed password must not slip past the limit on another process.
         budgets = [hit(f"login:ip:{client_ip(request)}", limit, exact=True)]

@@ -299,6 +299,17 @@ def test_a_malformed_sign_in_body_is_counted_and_sees_the_headers(db, path):
     assert [r["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
 
 
+@override_settings(RATE_LIMITS_PER_MINUTE={**SMALL, "anonymous": 10})
+def test_other_methods_on_sign_in_spend_no_sign_in_attempts(db):
+    client = Api()
+    for method in ("get", "put", "delete"):
+        response = getattr(client, method)(LOGIN, REMOTE_ADDR="192.0.2.9")
+        assert response.status_code == 405
+        assert response["X-RateLimit-Limit"] == "10"  # the anonymous budget
+    attempts = [attempt(client, "someone", ip="192.0.2.9") for _ in range(4)]
+    assert [r.status_code for r in attempts] == [401, 401, 401, 429]
+
+
 @override_settings(RATE_LIMITS_PER_MINUTE=SMALL, LOGIN_LOCKOUT_THRESHOLD=100)
 def test_login_is_limited_per_ip(db):
     client = Api()
