@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
-# Third-party views whose access is configured in settings (SPECTACULAR_SETTINGS).
+# Third-party views whose access is configured in settings (SPECTACULAR_SETTINGS), should one
+# be routed directly; the schema and Swagger UI are served by subclasses of ours.
 ALLOWLIST = {"SpectacularAPIView", "SpectacularSwaggerView", "SpectacularRedocView", "SpectacularJSONAPIView"}
 
 PROJECT_PACKAGES = ("apps.", "citizenai.")

@@ -153,6 +153,10 @@ class EnvelopedErrorsMixin:
 class SchemaView(ThrottleFirstMixin, EnvelopedErrorsMixin, SpectacularAPIView):
     """The OpenAPI schema (public), counted and refused like any API request."""
 
+    permission_classes = [Public]
+
 
 class SwaggerView(ThrottleFirstMixin, EnvelopedErrorsMixin, SpectacularSwaggerView):
     """Swagger UI (public), counted and refused like any API request."""
+
+    permission_classes = [Public]
