@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from django.conf import settings
+from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 
 from apps.open311.errors import Open311Error, bad_request, not_found
@@ -49,6 +50,15 @@ def values(params: Params, name: str) -> list[str]:
             if part and part not in found:
                 found.append(part)
     return found
+
+
+def refuse_null_characters(*sources: QueryDict) -> None:
+    """A NUL character is in no address or description, PostgreSQL refuses to store one in
+    text, and the REST API and the web form refuse it too."""
+    for source in sources:
+        for name, items in source.lists():
+            if "\x00" in name or any("\x00" in item for item in items):
+                raise bad_request(f"{name.replace(chr(0), '')[:100]}: null characters are not allowed.")
 
 
 def jurisdiction_check(jurisdiction_id: str | None) -> None:

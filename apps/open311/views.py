@@ -83,6 +83,7 @@ class Open311View(View):
                 allowed = ", ".join(sorted(self.method_permissions))
                 raise Open311Error(405, f"{request.method} is not allowed; use {allowed}.", headers={"Allow": allowed})
             form = self._form(request, method)
+            params.refuse_null_characters(form, request.GET)
             jurisdiction = params.value(form, "jurisdiction_id") or params.value(request.GET, "jurisdiction_id")
             params.jurisdiction_check(jurisdiction)
             if method in self.api_key_methods:
@@ -95,10 +96,23 @@ class Open311View(View):
             document, status = handler(request, form, *args, **kwargs)
             return render(document, fmt, status)
         except Open311Error as exc:
-            return render_error(exc, fmt)
+            return render_error(self._counted(request, exc), fmt)
         except Exception as exc:
             log_unhandled(exc)
             return render_error(Open311Error(500, "An internal error occurred; please try again later."), fmt)
+
+    @staticmethod
+    def _counted(request: HttpRequest, error: Open311Error) -> Open311Error:
+        """A request refused before its caller was counted (a bad format, jurisdiction or
+        body) is counted by address, so it carries the X-RateLimit-* headers too; over
+        budget, the 429 is the answer."""
+        if hasattr(request, "ratelimit"):
+            return error
+        try:
+            _throttle_anonymous(request)
+        except Open311Error as over_budget:
+            return over_budget
+        return error
 
     def _form(self, request: HttpRequest, method: str) -> QueryDict:
         if method != "POST":

@@ -240,6 +240,21 @@ def test_bad_keys_are_rate_limited_per_address(stranger, settings):
 # --- request validation ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("field", ["description", "address_string", "first_name", "attribute[size]"])
+def test_a_null_character_is_400_and_stores_nothing(stranger, citizen, field):
+    """PostgreSQL refuses NUL in text (a 500 there); the REST API and the web form refuse it."""
+    response = post_form(stranger.client, "requests", pothole(citizen.secret, **{field: "nul\x00char"}))
+    errors = assert_errors(response, 400)
+    assert "null characters" in errors[0]["description"]
+    assert not Concern.objects.exists()
+
+
+def test_a_json_body_is_400_with_the_headers(stranger, citizen):
+    response = stranger.client.post(url("requests", "json"), {"service_code": "roads"}, content_type="application/json")
+    assert_errors(response, 400)
+    assert response["X-RateLimit-Limit"] == "30"
+
+
 def test_missing_service_code_is_400(stranger, citizen):
     form = pothole(citizen.secret)
     del form["service_code"]

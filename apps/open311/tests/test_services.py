@@ -302,3 +302,17 @@ def test_reads_are_rate_limited_per_address(stranger, settings):
     response = stranger.client.get(url("services", "xml"))
     assert_errors(response, 429, "xml")
     assert int(response["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "status"),
+    [
+        (url("services", "json"), {"jurisdiction_id": "other.gov"}, 404),
+        ("/open311/v2/services.csv", {}, 400),
+    ],
+)
+def test_answers_refused_before_the_caller_was_counted_carry_the_headers(stranger, settings, path, query, status):
+    settings.RATE_LIMITS_PER_MINUTE = {**settings.RATE_LIMITS_PER_MINUTE, "anonymous": 2}
+    responses = [stranger.client.get(path, query) for _ in range(3)]
+    assert [r.status_code for r in responses] == [status, status, 429]
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
