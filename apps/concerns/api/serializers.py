@@ -212,6 +212,7 @@ class ConcernStaffListSerializer(ConcernListSerializer):
 
 
 SUBMITTER_LABEL = "submitter"
+STAFF_LABEL = "city staff"  # a member of staff's username is half of their sign-in
 
 
 def concern_detail(concern: Concern, view: View, request: Any = None) -> dict[str, Any]:
@@ -221,10 +222,15 @@ def concern_detail(concern: Concern, view: View, request: Any = None) -> dict[st
     data["created_at"] = data["submitted_at"]
     updates = list(concern.updates.all())
     data["updates"] = [timeline_entry(update, write) for update in updates]
-    if view is View.PUBLIC and concern.submitted_by_id is not None:
-        # Who submitted a concern is not public (least of all for an anonymous one).
+    if view is not View.STAFF:
+        # Who submitted a concern is not public (least of all for an anonymous one), and
+        # staff usernames are shown to staff only; "system" stays.
         for entry, update in zip(data["updates"], updates, strict=True):
-            if update.updated_by_id == concern.submitted_by_id:
+            if update.updated_by_id is None:
+                continue
+            if update.updated_by_id != concern.submitted_by_id:
+                entry["updated_by"] = STAFF_LABEL
+            elif view is View.PUBLIC:
                 entry["updated_by"] = SUBMITTER_LABEL
     data["attachments"] = [attachment_entry(attachment, write, request) for attachment in concern.attachments.all()]
     if view is View.PUBLIC:

@@ -296,17 +296,19 @@ class TestVisibility:
         assert set(data) == CONCERN_KEYS
         assert len(data["updates"]) == 1
 
-    def test_public_timeline_does_not_name_the_submitter(
+    def test_the_timeline_names_the_submitter_and_staff_to_staff_only(
         self, stranger: Any, other_citizen: Any, staff_member: Any, citizen: Any, concern: Concern
     ) -> None:
-        services.concern_update(concern=concern, actor=staff_member.user, status="in_progress", message="On it.")
+        jane = make_user("jane.doe.staff", "staff")
+        services.concern_update(concern=concern, actor=jane, status="in_progress", message="On it.")
+        services.concern_update(concern=concern, actor=None, message="Crew scheduled.")
         for persona in (stranger, other_citizen):
             updates = assert_ok(persona.get(concern_url(concern.tracking_number)))["updates"]
-            assert [u["updated_by"] for u in updates] == ["submitter", "staff"]
+            assert [u["updated_by"] for u in updates] == ["submitter", "city staff", "system"]
         own = assert_ok(citizen.get(concern_url(concern.pk)))["updates"]
-        assert [u["updated_by"] for u in own] == ["citizen", "staff"]
+        assert [u["updated_by"] for u in own] == ["citizen", "city staff", "system"]
         staff = assert_ok(staff_member.get(concern_url(concern.pk)))["updates"]
-        assert [u["updated_by"] for u in staff] == ["citizen", "staff"]
+        assert [u["updated_by"] for u in staff] == ["citizen", "jane.doe.staff", "system"]
 
     def test_anonymous_concern_public_view_names_nobody(self, citizen: Any, stranger: Any) -> None:
         created = assert_ok(citizen.post(CONCERNS, {**SEED_BODY, "anonymous": True}), 201)
@@ -632,7 +634,7 @@ class TestUpdate:
         timeline = assert_ok(citizen.get(concern_url(concern.pk)))["updates"]
         assert [u["status"] for u in timeline] == ["submitted", *(s for s, _ in steps)]
         assert [u["message"] for u in timeline[1:]] == [text for _, text in steps]
-        assert all(u["updated_by"] == "staff" for u in timeline[1:])
+        assert all(u["updated_by"] == "city staff" for u in timeline[1:])  # the citizen's view
         assert ConcernUpdate.objects.filter(concern=concern).count() == 6
         timestamps = [parse_time(u["timestamp"]) for u in timeline]
         assert timestamps == sorted(timestamps)
