@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.http import QueryDict
 from django_filters import FilterSet
 from django_filters import fields as filter_fields
 from django_filters.rest_framework import DjangoFilterBackend
@@ -125,8 +126,24 @@ def _unparsed_booleans(filterset: FilterSet) -> dict[str, list[str]]:
     return errors
 
 
+def _given(params: QueryDict) -> QueryDict:
+    """The query parameters without empty values: ``?status=`` (an HTML form's empty select)
+    means no filter, as an empty ``q`` or ``limit`` does, not an invalid choice."""
+    given = QueryDict(mutable=True)
+    for name, values in params.lists():
+        kept = [value for value in values if value != ""]
+        if kept:
+            given.setlist(name, kept)
+    return given
+
+
 class StrictFilterBackend(DjangoFilterBackend):
     """A bad filter value is a 400 naming the parameter, never a silently ignored filter."""
+
+    def get_filterset_kwargs(self, request: Request, queryset: QuerySet, view: Any) -> dict[str, Any]:
+        kwargs = super().get_filterset_kwargs(request, queryset, view)
+        kwargs["data"] = _given(kwargs["data"])
+        return kwargs
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
         filterset = self.validated_filterset(request, queryset, view)

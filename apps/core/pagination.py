@@ -136,12 +136,7 @@ class EnvelopePagination(BasePagination):
         ``page_size``; the start ``offset`` or ``page``. Any mix is honoured (``?page=2&limit=10``)
         unless two of them disagree, which is a 400 naming both, never a silent choice."""
         params = request.query_params
-        sizes = {
-            name: positive_int_param(request, name, default, maximum=maximum) for name in PAGE_SIZES if name in params
-        }
-        if len(set(sizes.values())) > 1:
-            raise BadRequest(details={name: ["Give one page size: limit, per_page or page_size."] for name in sizes})
-        limit = next(iter(sizes.values()), default)
+        limit = EnvelopePagination._page_size(request, default, maximum)
         if "page" in params and "offset" in params:
             raise BadRequest(details={name: ["Give page or offset, not both."] for name in ("page", "offset")})
         if "page" in params:
@@ -149,6 +144,17 @@ class EnvelopePagination(BasePagination):
             return page, limit, (page - 1) * limit
         offset = positive_int_param(request, "offset", 0, minimum=0, maximum=MAX_OFFSET)
         return offset // limit + 1, limit, offset
+
+    @staticmethod
+    def _page_size(request: Request, default: int, maximum: int) -> int:
+        """``limit``, ``per_page`` or ``page_size``; two that disagree are a 400 naming both."""
+        params = request.query_params
+        sizes = {
+            name: positive_int_param(request, name, default, maximum=maximum) for name in PAGE_SIZES if name in params
+        }
+        if len(set(sizes.values())) > 1:
+            raise BadRequest(details={name: ["Give one page size: limit, per_page or page_size."] for name in sizes})
+        return next(iter(sizes.values()), default)
 
     def _offset_pagination(self, page: int, limit: int, total: int) -> None:
         self.pagination = {
@@ -160,7 +166,7 @@ class EnvelopePagination(BasePagination):
 
     # -- keyset cursor -------------------------------------------------------------------
     def _paginate_cursor(self, queryset: QuerySet, request: Request, field: str, default: int, maximum: int) -> list:
-        limit = positive_int_param(request, "limit", default, maximum=maximum)
+        limit = self._page_size(request, default, maximum)
         raw = request.query_params.get("cursor", "")
         direction = "next"
         if raw:

@@ -126,11 +126,11 @@ class ConcernListView(GenericApiView):
         concerns = selectors.concern_list_of(owner_id=owner_id)
         filterset = StrictFilterBackend().validated_filterset(request, concerns, self)
         listing = ConcernListing(filterset=filterset, owner_id=owner_id)
-        if "cursor" in request.query_params and request.query_params.get("sort", "submitted_at") not in {
-            "submitted_at",
-            "created_at",
-        }:
+        params = request.query_params
+        if "cursor" in params and params.get("sort", "submitted_at") not in {"submitted_at", "created_at"}:
             raise BadRequest(details={"cursor": ["Cursor pagination follows submitted_at; drop `sort`."]})
+        if "cursor" in params and params.get("order", "desc") != "desc":
+            raise BadRequest(details={"cursor": ["Cursor pagination runs newest first; drop `order`."]})
         page = self.paginate_queryset(listing)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

@@ -565,6 +565,29 @@ class TestListFilters:
         assert set(ids(assert_ok(response))) == {str(world[n].pk) for n in ("pothole", "bench", "sign")}
         assert response.json()["pagination"]["has_more"] is False
 
+    @pytest.mark.parametrize("size", ["per_page", "page_size", "limit"])
+    def test_cursor_pages_take_every_page_size_name(
+        self, staff_member: Any, world: dict[str, Concern], size: str
+    ) -> None:
+        response = staff_member.get(CONCERNS, {"cursor": "", size: 2})
+        assert len(ids(assert_ok(response))) == 2
+        assert response.json()["pagination"]["per_page"] == 2
+
+    def test_cursor_pages_refuse_an_order_they_cannot_keep(self, staff_member: Any, world: dict[str, Concern]) -> None:
+        response = staff_member.get(CONCERNS, {"cursor": "", "order": "asc", "limit": 2})
+        assert response.status_code == 400
+        assert list(response.json()["error"]["details"]) == ["cursor"]
+        assert staff_member.get(CONCERNS, {"cursor": "", "order": "desc"}).status_code == 200
+
+    @pytest.mark.parametrize("name", ["status", "category", "priority", "sort", "order", "start_date"])
+    def test_an_empty_filter_is_no_filter(self, staff_member: Any, world: dict[str, Concern], name: str) -> None:
+        """What an HTML form sends for an empty select or field."""
+        assert sorted(self.listing(staff_member, **{name: ""})) == sorted(self.listing(staff_member))
+
+    def test_an_empty_value_beside_a_real_one_is_dropped(self, staff_member: Any, world: dict[str, Concern]) -> None:
+        response = staff_member.get(f"{CONCERNS}?status=&status=in_progress")
+        assert ids(assert_ok(response)) == [str(world["light"].pk)]
+
     def test_citizen_filters_stay_within_own(self, citizen: Any, other_citizen: Any, world: dict[str, Concern]) -> None:
         make_concern(submitted_by=other_citizen.user, category_code="roads", title="Another pothole")
         assert self.listing(citizen, category="roads") == [str(world["pothole"].pk)]
