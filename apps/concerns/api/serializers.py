@@ -10,7 +10,7 @@ from django.utils.functional import cached_property
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
-from apps.concerns.models import Attachment, Category, Concern, ConcernUpdate, Priority, Status
+from apps.concerns.models import Attachment, Category, Concern, ConcernUpdate, DuplicateLink, Priority, Status
 from apps.concerns.selectors import ConcernRow, View
 from apps.core.serializers import StrictSerializer, TextField
 
@@ -248,15 +248,26 @@ def concern_detail(concern: Concern, view: View, request: Any = None) -> dict[st
         data["internal_notes"] = concern.internal_notes
         data["submitted_by"] = concern.submitted_by.username if concern.submitted_by else None
         data["source"] = concern.source
+        # Both ways: a link is made from the newer concern, and staff working from the older
+        # one must see it too.
+        later = (
+            DuplicateLink.objects.filter(duplicate_of=concern, concern__deleted_at__isnull=True)
+            .select_related("concern")
+            .order_by("created_at")
+        )
         data["possible_duplicates"] = [
-            {
-                "id": str(link.duplicate_of_id),
-                "tracking_number": link.duplicate_of.tracking_number,
-                "title": link.duplicate_of.title,
-                "reason": link.reason,
-                "distance_m": link.distance_m,
-                "similarity": link.similarity,
-            }
-            for link in concern.duplicate_links.all()
+            *(_duplicate_entry(link, link.duplicate_of) for link in concern.duplicate_links.all()),
+            *(_duplicate_entry(link, link.concern) for link in later),
         ]
     return data
+
+
+def _duplicate_entry(link: DuplicateLink, other: Concern) -> dict[str, Any]:
+    return {
+        "id": str(other.pk),
+        "tracking_number": other.tracking_number,
+        "title": other.title,
+        "reason": link.reason,
+        "distance_m": link.distance_m,
+        "similarity": link.similarity,
+    }
