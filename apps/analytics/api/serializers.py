@@ -102,7 +102,9 @@ QUERY_FILTERS: dict[str, dict[str, Validator]] = {
 
 
 class ParamErrors:
-    """Collects errors per field, then raises 400 (unparsable) or 422 (invalid)."""
+    """Collects errors per query parameter, unparsable (``bad``) or of a wrong value
+    (``wrong``), then raises one 400 naming each (SPEC §2: 400 for bad query parameters).
+    A body's serializer takes ``invalid`` into its own 422."""
 
     def __init__(self) -> None:
         self.unparsable: dict[str, list[str]] = {}
@@ -115,10 +117,11 @@ class ParamErrors:
         self.invalid.setdefault(name, []).append(message)
 
     def raise_if_any(self) -> None:
-        if self.unparsable:
-            raise BadRequest("Invalid query parameters.", details=self.unparsable)
-        if self.invalid:
-            raise ValidationError(self.invalid)
+        details = {**self.invalid}
+        for name, messages in self.unparsable.items():
+            details[name] = [*messages, *details.get(name, [])]
+        if details:
+            raise BadRequest("Invalid query parameters.", details=details)
 
 
 def date_param(query: Mapping[str, str], name: str, errors: ParamErrors) -> date | None:
@@ -134,7 +137,21 @@ def date_param(query: Mapping[str, str], name: str, errors: ParamErrors) -> date
         return None
 
 
+# Days outside these have no concerns or conversations, and the day after 9999-12-31 (the
+# period's exclusive end) does not exist: a 500, or a CSV stream that never answered.
+EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def period_check(start: date, end: date, errors: ParamErrors) -> Period | None:
+    outside = [
+        (name, day)
+        for name, day in (("start_date", start), ("end_date", end))
+        if not EARLIEST_DATE <= day <= LATEST_DATE
+    ]
+    for name, _ in outside:
+        errors.wrong(name, f"Must be between {EARLIEST_DATE} and {LATEST_DATE}.")
+    if outside:
+        return None
     if end < start:
         errors.wrong("end_date", "Must be on or after start_date.")
         return None

@@ -146,13 +146,13 @@ def test_the_same_rows_fall_on_the_utc_day_in_utc(staff_member):
 @pytest.mark.parametrize(
     ("query", "status", "field"),
     [
-        ("?date_range=2w", 422, "date_range"),
-        ("?date_range=custom", 422, "start_date"),
-        ("?date_range=custom&start_date=2025-01-10", 422, "end_date"),
-        ("?start_date=2025-01-10&end_date=2025-01-01", 422, "end_date"),
-        ("?start_date=2024-01-01&end_date=2025-01-02", 422, "end_date"),
-        ("?date_range=7d&start_date=2025-01-01&end_date=2025-01-02", 422, "date_range"),
-        ("?metrics=summary,bogus", 422, "metrics"),
+        ("?date_range=2w", 400, "date_range"),
+        ("?date_range=custom", 400, "start_date"),
+        ("?date_range=custom&start_date=2025-01-10", 400, "end_date"),
+        ("?start_date=2025-01-10&end_date=2025-01-01", 400, "end_date"),
+        ("?start_date=2024-01-01&end_date=2025-01-02", 400, "end_date"),
+        ("?date_range=7d&start_date=2025-01-01&end_date=2025-01-02", 400, "date_range"),
+        ("?metrics=summary,bogus", 400, "metrics"),
         ("?start_date=yesterday&end_date=2025-01-02", 400, "start_date"),
         ("?start_date=2025-02-30&end_date=2025-03-02", 400, "start_date"),
         ("?start_date=2025-01-01&end_date=2025-1-2", 400, "end_date"),
@@ -192,3 +192,32 @@ def test_dates_are_today_in_local_time(staff_member):
     data = staff_member.get(DASHBOARD + "?date_range=1d").json()["data"]
     assert data["period"]["start_date"] == data["period"]["end_date"] == timezone.localdate().isoformat()
     assert date.fromisoformat(data["conversations"]["dates"][0])
+
+
+EDGE_RANGES = [("0001-01-01", "0001-01-05"), ("9999-12-29", "9999-12-31"), ("1899-12-30", "1900-01-02")]
+
+
+@pytest.mark.parametrize(("start", "end"), EDGE_RANGES)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/analytics/dashboard?date_range=custom&",
+        "/api/v1/analytics/metrics/concerns?",
+        "/api/v1/analytics/metrics/conversations?granularity=weekly&",
+        *(f"/api/v1/analytics/export?format={fmt}&" for fmt in ("csv", "json", "xlsx", "pdf")),
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_a_400_not_a_500(staff_member, path, start, end):
+    """The day after 9999-12-31 does not exist: a 500 here, and a CSV export that never
+    answered (the error came once the stream had started)."""
+    response = staff_member.get(f"{path}start_date={start}&end_date={end}")
+    assert response.status_code == 400, (path, response.status_code)
+    assert "start_date" in response.json()["error"]["details"] or "end_date" in response.json()["error"]["details"]
+
+
+@pytest.mark.parametrize(("start", "end"), EDGE_RANGES)
+def test_a_query_over_dates_at_the_ends_of_the_calendar_is_422(staff_member, start, end):
+    body = {"metric": "concerns", "group_by": ["day"], "start_date": start, "end_date": end}
+    response = staff_member.post("/api/v1/analytics/query", body)
+    assert response.status_code == 422, response.content
+    assert {"start_date", "end_date"} & set(response.json()["error"]["details"])
