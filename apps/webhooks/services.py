@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.core.exceptions import Conflict
 from apps.webhooks import dispatch, signing, statements, transport
 from apps.webhooks.catalog import PING, matches, pattern_is_valid
 from apps.webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
@@ -128,7 +129,15 @@ def event_record(event: str, data: dict[str, Any]) -> Event:
 
 
 @transaction.atomic
+def _refuse_if_inactive(endpoint: Endpoint) -> None:
+    """A disabled endpoint (switched off, or by a 410 from its receiver) is sent nothing: a
+    delivery queued for it would only turn 'failed' without an attempt."""
+    if not endpoint.active:
+        raise Conflict("This webhook is disabled; set active to true to send to it again.")
+
+
 def endpoint_ping(*, endpoint: Endpoint) -> Delivery:
+    _refuse_if_inactive(endpoint)
     now = timezone.now()
     record = Event.objects.create(
         type=PING, data={"endpoint_id": str(endpoint.pk), "message": "Test event from CitizenAI"}, created_at=now
@@ -141,6 +150,7 @@ def endpoint_ping(*, endpoint: Endpoint) -> Delivery:
 @transaction.atomic
 def delivery_redeliver(*, delivery: Delivery) -> Delivery:
     """Send again from a fresh schedule, under the same webhook-id."""
+    _refuse_if_inactive(delivery.endpoint)
     now = timezone.now()
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.PENDING,

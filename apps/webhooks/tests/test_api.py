@@ -142,3 +142,20 @@ def test_redeliver_unknown_delivery_is_404(staff_member):
         f"/api/v1/webhooks/{endpoint_id}/deliveries/00000000-0000-0000-0000-000000000000/redeliver"
     )
     assert response.status_code == 404
+
+
+def test_a_disabled_webhook_refuses_a_ping_and_a_redelivery_with_409(staff_member):
+    """Queued, they would only turn 'failed' without an attempt; turned on again, both work."""
+    with running_receiver() as receiver:
+        created = create(staff_member, receiver.url).json()["data"]
+        url = f"/api/v1/webhooks/{created['id']}"
+        delivery = staff_member.post(f"{url}/test").json()["data"]
+        Endpoint.objects.filter(pk=created["id"]).update(active=False)  # as a 410 from the receiver does
+        before = Delivery.objects.count()
+        for path in (f"{url}/test", f"{url}/deliveries/{delivery['id']}/redeliver"):
+            response = staff_member.post(path)
+            assert response.status_code == 409, path
+            assert response.json()["error"]["code"] == "CONFLICT"
+        assert Delivery.objects.count() == before
+        assert staff_member.put(url, {"active": True}).status_code == 200
+        assert staff_member.post(f"{url}/test").status_code == 202
