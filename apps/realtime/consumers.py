@@ -42,6 +42,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions as drf_exceptions
@@ -399,3 +400,11 @@ class NotificationsConsumer(EnvelopeConsumer):
             return
         self.seen.append(event_id)
         await self.send_text(event["text"])
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Any other WebSocket path: the handshake is refused at once (HTTP 403). Without a
+    route the router raised, and the client waited for a handshake that never came."""
+
+    async def connect(self) -> None:
+        await self.close()

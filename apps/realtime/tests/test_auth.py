@@ -116,6 +116,15 @@ async def test_foreign_origin_is_refused(staff_member):
     assert not ok  # closed before accept: the server answers the handshake with HTTP 403
 
 
+@pytest.mark.parametrize("path", ["/api/v1/ws/nope", "/api/v1/ws/chat/bad id/..", "/ws", "/"])
+@run_async
+async def test_an_unknown_path_is_refused_at_once(db, path):
+    """Without a route the router raised and the client waited for a handshake."""
+    socket = communicator(path)
+    ok, _ = await socket.connect(timeout=1)
+    assert not ok  # closed before accept: HTTP 403
+
+
 def _session_cookie(user) -> str:
     client = Client()
     client.force_login(user)
