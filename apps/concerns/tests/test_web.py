@@ -409,3 +409,8 @@ def test_home_page_links_to_the_concern_pages(client: Client) -> None:
     assert 'href="/concerns/mine/"' not in html
     client.force_login(make_user("me", Role.CITIZEN))
     assert 'href="/concerns/mine/"' in client.get("/").content.decode()
+
+
+def test_the_concerns_address_itself_leads_to_the_form(client: Client) -> None:
+    response = client.get("/concerns/")
+    assert response.status_code == 302 and response["Location"] == "/concerns/new/"
