@@ -89,8 +89,9 @@ class ThrottleFirstMixin:
 
 
 class BodySizeMixin:
-    """Gives the refusal ApiBodySizeMiddleware left for an oversized body once the caller
-    has been counted (so the 413 carries the X-RateLimit-* headers), before permissions."""
+    """Raises the refusal ApiBodySizeMiddleware left (a body over the limit, a Content-Length
+    that is not a number) once the caller has been counted, so the answer carries the
+    X-RateLimit-* headers, and before permissions."""
 
     def check_permissions(self, request: Request) -> None:
         refusal = getattr(request._request, "body_refusal", None)
