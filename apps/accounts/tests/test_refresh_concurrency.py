@@ -11,7 +11,6 @@ apps/concerns/tests/test_concurrency.py.
 from __future__ import annotations
 
 import random
-import threading
 import time
 
 import pytest
@@ -21,6 +20,7 @@ from apps.accounts import services
 from apps.accounts.errors import RefreshFailed, RefreshReused
 from apps.accounts.models import AuthSession, RetiredRefreshToken
 from conftest import make_user
+from tests.threads import run_side_by_side
 
 THREADS = 4
 
@@ -45,26 +45,10 @@ def _refresh_with_retry(token: str) -> str:
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # real commits, and the data the next tests expect
 def test_concurrent_refreshes_with_one_token_rotate_once_and_sign_the_session_out() -> None:
     issued = services.auth_session_create(user=make_user("racer", "citizen"))
-    start = threading.Barrier(THREADS)
     outcomes: list[str] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            start.wait(timeout=30)
-            outcomes.append(_refresh_with_retry(issued.refresh_token))
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, name=f"refresher-{n}") for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a refresh hung"
-    assert errors == [], errors[:3]
+    run_side_by_side(
+        lambda: outcomes.append(_refresh_with_retry(issued.refresh_token)), THREADS, name="refresher", timeout=120
+    )
 
     assert sorted(outcomes) == ["reused"] * (THREADS - 1) + ["rotated"]
     session = AuthSession.objects.get(pk=issued.session.pk)

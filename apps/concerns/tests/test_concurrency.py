@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from apps.concerns import services
 from apps.concerns.models import Category, Concern, ConcernUpdate, TrackingSequence
+from tests.threads import run_side_by_side
 
 IS_SQLITE = connection.vendor == "sqlite"
 
@@ -59,42 +60,28 @@ def test_concurrent_creates_get_unique_sequential_tracking_numbers() -> None:
     year = timezone.now().year
     # Shared-cache SQLite turns every collision into a retry; fewer threads keep that bounded.
     threads_count, per_thread = (4, 25) if in_memory_sqlite() else (16, 50)
-    start = threading.Barrier(threads_count)
     numbers: list[str] = []
-    errors: list[BaseException] = []
     retries: list[int] = []
     lock = threading.Lock()
     active = 0
     overlap = 0
 
-    def worker() -> None:
+    def create_some() -> None:
         nonlocal active, overlap
-        try:
-            start.wait(timeout=30)
-            mine = []
-            for _ in range(per_thread):
-                with lock:
-                    active += 1
-                    overlap = max(overlap, active)
-                try:
-                    mine.append(_create_with_retry(category, retries).tracking_number)
-                finally:
-                    with lock:
-                        active -= 1
+        mine = []
+        for _ in range(per_thread):
             with lock:
-                numbers.extend(mine)
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-        finally:
-            connection.close()
+                active += 1
+                overlap = max(overlap, active)
+            try:
+                mine.append(_create_with_retry(category, retries).tracking_number)
+            finally:
+                with lock:
+                    active -= 1
+        with lock:
+            numbers.extend(mine)
 
-    threads = [threading.Thread(target=worker, name=f"creator-{n}") for n in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=600)
-    assert not any(thread.is_alive() for thread in threads), "a creator thread hung"
-    assert errors == [], errors[:3]
+    run_side_by_side(create_some, threads_count, name="creator", timeout=600)
 
     total = threads_count * per_thread
     assert overlap > 1, "the creates never ran at the same time"
@@ -117,24 +104,11 @@ def test_first_creates_of_a_year_race_for_the_sequence_row() -> None:
     year = timezone.now().year
     TrackingSequence.objects.filter(year=year).delete()
     threads_count = 4 if in_memory_sqlite() else 8
-    start = threading.Barrier(threads_count)
     numbers: list[str] = []
-    errors: list[BaseException] = []
     retries: list[int] = []
 
-    def worker() -> None:
-        try:
-            start.wait(timeout=30)
-            numbers.append(_create_with_retry(category, retries).tracking_number)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def create_one() -> None:
+        numbers.append(_create_with_retry(category, retries).tracking_number)
 
-    threads = [threading.Thread(target=worker) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == [], errors[:3]
+    run_side_by_side(create_one, threads_count, name="creator", timeout=120)
     assert sorted(numbers) == [f"TRK-{year}-{n:06d}" for n in range(1, threads_count + 1)]
