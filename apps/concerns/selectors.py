@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.db.models.query import ValuesListIterable
 
 from apps.concerns.inlined import related_rows_loaded, with_related_rows
-from apps.concerns.models import Category, Concern, is_overdue
+from apps.concerns.models import Category, Concern, DuplicateLink, is_overdue
 from apps.core.cache import cache_forget, cache_read_through, cache_tolerant
 from apps.core.permissions import user_has
 from apps.core.prepared import PreparedLookup
@@ -297,3 +297,12 @@ def concern_get_public(*, tracking_number: str) -> Concern | None:
     if not TRACKING_NUMBER.match(tracking_number):
         return None
     return _first(_by_tracking_number(tracking_number.upper()))
+
+
+def duplicate_links_to(*, concern: Concern) -> QuerySet[DuplicateLink]:
+    """The links of newer, not deleted concerns that look like this one, oldest first."""
+    return (
+        DuplicateLink.objects.filter(duplicate_of=concern, concern__deleted_at__isnull=True)
+        .select_related("concern")
+        .order_by("created_at")
+    )

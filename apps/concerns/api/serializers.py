@@ -11,7 +11,7 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
 from apps.concerns.models import Attachment, Category, Concern, ConcernUpdate, DuplicateLink, Priority, Status
-from apps.concerns.selectors import ConcernRow, View
+from apps.concerns.selectors import ConcernRow, View, duplicate_links_to
 from apps.core.serializers import StrictSerializer, TextField
 
 
@@ -250,11 +250,7 @@ def concern_detail(concern: Concern, view: View, request: Any = None) -> dict[st
         data["source"] = concern.source
         # Both ways: a link is made from the newer concern, and staff working from the older
         # one must see it too.
-        later = (
-            DuplicateLink.objects.filter(duplicate_of=concern, concern__deleted_at__isnull=True)
-            .select_related("concern")
-            .order_by("created_at")
-        )
+        later = duplicate_links_to(concern=concern)
         data["possible_duplicates"] = [
             *(_duplicate_entry(link, link.duplicate_of) for link in concern.duplicate_links.all()),
             *(_duplicate_entry(link, link.concern) for link in later),
