@@ -4,7 +4,7 @@ from typing import Any
 
 from django.http import FileResponse, QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +21,7 @@ from apps.core.filters import StrictFilterBackend
 from apps.core.pagination import EnvelopePagination
 from apps.core.permissions import Authenticated, Public, require, user_has
 from apps.core.responses import envelope, message
+from apps.core.serializers import NON_FIELD_ERRORS_KEY
 
 CONTACT_FIELDS = ("email", "phone", "name")
 
@@ -31,7 +32,9 @@ def create_payload(request: Request) -> dict[str, Any]:
     data = request.data
     if not isinstance(data, QueryDict):
         if not isinstance(data, dict):
-            raise BadRequest("The request body must be a JSON object.", {"body": ["Expected an object."]})
+            # As every other body that is not an object (StrictSerializer): a field error, 422.
+            error = f"Expected an object, got {type(data).__name__}."
+            raise serializers.ValidationError({NON_FIELD_ERRORS_KEY: [error]})
         return dict(data)
     payload: dict[str, Any] = {}
     contact: dict[str, str] = {}

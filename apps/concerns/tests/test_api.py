@@ -143,10 +143,13 @@ class TestCreate:
         assert "body" in error["details"]
         assert counts() == before
 
-    def test_json_that_is_not_an_object_is_400(self, citizen: Any) -> None:
-        response = citizen.client.post(CONCERNS, b"[1, 2]", content_type="application/json")
-        error = assert_error(response, 400, "VALIDATION_ERROR")
-        assert "body" in error["details"]
+    @pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"42", b"null"])
+    def test_json_that_is_not_an_object_is_422_as_everywhere(self, citizen: Any, body: bytes) -> None:
+        before = counts()
+        response = citizen.client.post(CONCERNS, body, content_type="application/json")
+        error = assert_error(response, 422, "VALIDATION_ERROR")
+        assert list(error["details"]) == ["non_field_errors"]
+        assert counts() == before
 
 
 def _without(field: str) -> Any:
