@@ -8,6 +8,7 @@ here); ``exchange_finish`` stores the answer and publishes the events.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 import uuid
@@ -32,6 +33,9 @@ from apps.core.events import event_publish
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHUNK_WORDS = 4
+INTERRUPTED = " …"  # ends an answer that was cut short
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -259,31 +263,53 @@ def _with_postscript(text: str, reply: agents.Reply) -> str:
     return f"{text}\n\n{reply.postscript}" if reply.postscript else text
 
 
-def answer_chunks(prepared: Prepared) -> Iterator[str]:
+def answer_chunks(prepared: Prepared, *, shown: bool = True) -> Iterator[str]:
     """The answer's text in pieces: from the LLM when configured and the guide found
-    passages, otherwise the embedded answer in small word groups."""
+    passages, otherwise the embedded answer in small word groups. ``shown``: each piece
+    reaches a client as it comes (a stream). When none does, an LLM answer that breaks off
+    is replaced by the whole embedded one instead of being kept as far as it got."""
     if prepared.agent_id == "guide" and prepared.reply.passages and llm.llm_configured():
         produced: list[str] = []
         interrupted = False
         try:
             for piece in llm.stream_answer(question=prepared.user_message.content, passages=prepared.reply.passages):
                 produced.append(piece)
-                yield piece
+                prepared.engine = llm.llm_label()
+                if shown:
+                    yield piece
         except llm.LLMError as exc:
             prepared.fallback_reason = str(exc)
-            if produced:  # already streamed part of it: finish honestly rather than start over
+            kept = "its partial answer kept" if shown and produced else "the embedded engine answered"
+            logger.warning("The LLM provider failed (%s); %s", exc, kept)
+            if produced and shown:  # already streamed part of it: finish honestly rather than start over
                 interrupted = True
-                produced.append(" …")
-                yield " …"
+                produced.append(INTERRUPTED)
+                yield INTERRUPTED
+            else:
+                produced, prepared.engine = [], "embedded"
         if produced:
             prepared.engine = llm.llm_label() + (" (interrupted)" if interrupted else "")
             # The LLM writes only the answer; what the engine adds after it is said too.
             written = "".join(produced)
             prepared.text = _with_postscript(written, prepared.reply)
-            if len(prepared.text) > len(written):
-                yield prepared.text[len(written) :]
+            rest = prepared.text[len(written) :] if shown else prepared.text
+            if rest:
+                yield rest
             return
     yield from _embedded_chunks(prepared)
+
+
+def exchange_finish_abandoned(*, prepared: Prepared, sent: str) -> Message:
+    """exchange_finish for a stream that ended before its answer was stored (the client
+    left, or something failed after the question was): so that no question stays without
+    an answer in the history. An LLM answer is kept as far as it was sent; the embedded
+    one is known in full."""
+    if prepared.engine.startswith("llm:"):
+        prepared.engine = llm.llm_label() + " (interrupted)"
+        prepared.text = _with_postscript(sent + INTERRUPTED, prepared.reply)
+    else:
+        prepared.engine, prepared.text = "embedded", _with_postscript(prepared.reply.text, prepared.reply)
+    return exchange_finish(prepared=prepared)
 
 
 def _embedded_chunks(prepared: Prepared) -> Iterator[str]:
@@ -322,8 +348,10 @@ def exchange_finish(*, prepared: Prepared) -> Message:
         reply_to=prepared.user_message,
         metadata=metadata,
     )
+    # The state is the locked row's: exchange_prepare saved its own (or, in one transaction,
+    # this is its object). Another exchange may have moved it on while the provider wrote
+    # this answer, so the copy read before must not be put back (it would refile a report).
     now = timezone.now()
-    conversation.state = prepared.conversation.state
     conversation.updated_at = now
     if prepared.escalation and conversation.status != ConversationStatus.ESCALATED:
         conversation.status, conversation.escalated_at = ConversationStatus.ESCALATED, now
@@ -403,7 +431,7 @@ def exchange_run(
             finish_in_same_transaction=one_transaction,
             locked=locked and one_transaction,
         )
-        for _ in answer_chunks(prepared):
+        for _ in answer_chunks(prepared, shown=False):
             pass
         return prepared, exchange_finish(prepared=prepared)
 

@@ -197,7 +197,13 @@ CHAT_IDLE_MINUTES = env.int("CHAT_IDLE_MINUTES", 30, minimum=1)
 LLM_BASE_URL = env.url("LLM_BASE_URL", ("http", "https"))
 LLM_MODEL = env.str("LLM_MODEL", "")
 LLM_API_KEY = env.str("LLM_API_KEY", "")
+# A wait for the provider's first byte, or for its next one; the whole answer has
+# LLM_ANSWER_SECONDS, however it trickles in.
 LLM_TIMEOUT_SECONDS = env.int("LLM_TIMEOUT_SECONDS", 15, minimum=1)
+LLM_ANSWER_SECONDS = env.int("LLM_ANSWER_SECONDS", 60, minimum=1)
+# Asked for as max_tokens, and enforced on what arrives (a provider may ignore max_tokens).
+LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", 600, minimum=1)
+LLM_MAX_ANSWER_CHARS = env.int("LLM_MAX_ANSWER_CHARS", 4000, minimum=1)
 CELERY_BEAT_SCHEDULE["complete-idle-conversations"] = {
     "task": "apps.chat.tasks.complete_idle_conversations",
     "schedule": 300.0,

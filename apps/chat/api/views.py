@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
@@ -20,8 +22,9 @@ from apps.chat.api import serializers as s
 from apps.chat.engine.agents import AGENTS
 from apps.chat.models import Message
 from apps.core.api.base import ApiView
+from apps.core.context import current_request_id, request_id_var
 from apps.core.envelope import utc_now_iso
-from apps.core.exceptions import BadRequest
+from apps.core.exceptions import BadRequest, log_unhandled
 from apps.core.pagination import EnvelopePagination
 from apps.core.permissions import Public
 
@@ -259,7 +262,7 @@ class StreamView(ApiView):
         )
         user = request.user if request.user.is_authenticated else None
         response = StreamingHttpResponse(
-            stream_events(conversation, user, data["text"], data.get("user_message_id")),
+            stream_events(conversation, user, data["text"], data.get("user_message_id"), current_request_id()),
             content_type="text/event-stream",
         )
         response["Cache-Control"] = "no-cache"
@@ -267,12 +270,21 @@ class StreamView(ApiView):
         return response
 
 
-async def stream_events(conversation: Any, user: Any, text: str, user_message_id: Any) -> AsyncIterator[bytes]:
+async def stream_events(
+    conversation: Any, user: Any, text: str, user_message_id: Any, request_id: str
+) -> AsyncIterator[bytes]:
     """The event stream. Database work and the (optional) LLM run in threads so the event
-    loop keeps sending."""
-    yield sse({"type": "start", "timestamp": utc_now_iso(), "session_id": conversation.pk})
-    yield sse({"type": "detecting", "message": "Understanding your message..."})
+    loop keeps sending. Once the question is stored its answer is too, even when the client
+    leaves halfway or the stream fails (services.exchange_finish_abandoned)."""
+    # The middleware's request id is gone by the time the body is sent: the log lines of the
+    # stream keep it.
+    token = request_id_var.set(request_id)
+    prepared: services.Prepared | None = None
+    answered = False
+    sent: list[str] = []
     try:
+        yield sse({"type": "start", "timestamp": utc_now_iso(), "session_id": conversation.pk})
+        yield sse({"type": "detecting", "message": "Understanding your message..."})
         prepared = await sync_to_async(services.exchange_prepare)(
             conversation=conversation, user=user, text=text, user_message_id=user_message_id
         )
@@ -291,7 +303,9 @@ async def stream_events(conversation: Any, user: Any, text: str, user_message_id
         next_chunk = sync_to_async(lambda: next(chunks, None), thread_sensitive=False)
         while (piece := await next_chunk()) is not None:
             yield sse({"type": "chunk", "content": piece})
+            sent.append(piece)
         answer = await sync_to_async(services.exchange_finish)(prepared=prepared)
+        answered = True
         payload = answer_payload(prepared, answer)
         yield sse(
             {
@@ -304,8 +318,16 @@ async def stream_events(conversation: Any, user: Any, text: str, user_message_id
                 "metadata": payload["metadata"],
             }
         )
-    except Exception:  # the stream has started: report in-band, log without details
-        import logging
-
-        logging.getLogger(__name__).exception("Chat stream failed")
+    except Exception as exc:  # the stream has started: report in-band, log without details
+        log_unhandled(exc)
         yield sse({"type": "error", "message": "Sorry, something went wrong while answering."})
+    finally:
+        if prepared is not None and not answered:
+            try:  # shielded: a client that left cancels this task, not the saving of its answer
+                await asyncio.shield(
+                    sync_to_async(services.exchange_finish_abandoned)(prepared=prepared, sent="".join(sent))
+                )
+            except Exception as exc:
+                log_unhandled(exc)
+        with suppress(ValueError):  # finalised in another context: nothing of ours to reset there
+            request_id_var.reset(token)

@@ -5,6 +5,7 @@ embedded engine's answer is used instead."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import requests
@@ -30,11 +31,16 @@ def llm_label() -> str:
 
 
 def stream_answer(*, question: str, passages: list[dict[str, str]]) -> Iterator[str]:
+    """The provider's answer in the pieces it sends. Leading blank pieces are held back, so
+    nothing is yielded unless real text follows; LLMError after a yield means the answer was
+    cut short (a stream that ends without ``[DONE]`` or a finish, the length limits, a
+    broken chunk)."""
     context = "\n\n".join(f"[{i + 1}] {p['title']}\n{p['text']}" for i, p in enumerate(passages))
     payload = {
         "model": settings.LLM_MODEL,
         "stream": True,
         "temperature": 0.2,
+        "max_tokens": settings.LLM_MAX_TOKENS,
         "messages": [
             {"role": "system", "content": f"{SYSTEM_PROMPT}\n\nPassages:\n{context}"},
             {"role": "user", "content": question},
@@ -44,6 +50,7 @@ def stream_answer(*, question: str, passages: list[dict[str, str]]) -> Iterator[
     if settings.LLM_API_KEY:
         headers["Authorization"] = f"Bearer {settings.LLM_API_KEY}"
     url = settings.LLM_BASE_URL.rstrip("/") + "/chat/completions"
+    deadline = time.monotonic() + settings.LLM_ANSWER_SECONDS
     try:
         response = requests.post(
             url, json=payload, headers=headers, stream=True, timeout=settings.LLM_TIMEOUT_SECONDS, allow_redirects=False
@@ -53,22 +60,52 @@ def stream_answer(*, question: str, passages: list[dict[str, str]]) -> Iterator[
     with response:
         if response.status_code != 200:
             raise LLMError(f"provider answered HTTP {response.status_code}")
-        produced = False
         try:
-            for raw in response.iter_lines(decode_unicode=True):
-                if not raw or not raw.startswith("data:"):
-                    continue
-                data = raw[5:].strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    delta = json.loads(data)["choices"][0].get("delta", {}).get("content")
-                except (ValueError, KeyError, IndexError, TypeError):
-                    raise LLMError("provider sent a malformed chunk") from None
-                if delta:
-                    produced = True
-                    yield delta
-        except requests.RequestException as exc:
+            yield from _answer_pieces(response.iter_lines(), deadline)
+        except LLMError:
+            raise
+        except Exception as exc:  # whatever the wire brings (a reset, a body that is not text) is the provider's
             raise LLMError(f"provider stream failed: {type(exc).__name__}") from None
-        if not produced:
-            raise LLMError("provider sent no content")
+
+
+def _answer_pieces(lines: Iterator[bytes], deadline: float) -> Iterator[str]:
+    held = ""  # blank pieces before the first real text
+    started = ended = False
+    length = 0
+    for raw in lines:
+        if time.monotonic() > deadline:
+            raise LLMError("provider took longer than LLM_ANSWER_SECONDS")
+        # Server-sent events are UTF-8 whatever the Content-Type says (or omits).
+        line = raw.decode("utf-8", "replace")
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            ended = True
+            break
+        try:
+            choice = json.loads(data)["choices"][0]
+            delta = (choice.get("delta") or {}).get("content")
+            finish = choice.get("finish_reason")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise LLMError("provider sent a malformed chunk") from None
+        if delta is not None and not isinstance(delta, str):
+            raise LLMError("provider sent a malformed chunk")
+        if delta and not started:
+            held += delta
+            delta, started = (held.lstrip(), True) if held.strip() else ("", False)
+        if delta:
+            room = settings.LLM_MAX_ANSWER_CHARS - length
+            length += len(delta)
+            yield delta[:room]
+            if length > settings.LLM_MAX_ANSWER_CHARS:
+                raise LLMError("provider's answer exceeded LLM_MAX_ANSWER_CHARS")
+        if finish == "length":
+            raise LLMError("provider stopped at LLM_MAX_TOKENS")
+        if finish:
+            ended = True
+            break
+    if not started:
+        raise LLMError("provider sent no content")
+    if not ended:
+        raise LLMError("provider's stream ended before its end marker")

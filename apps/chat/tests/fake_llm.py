@@ -12,8 +12,25 @@ from typing import Any
 
 
 class FakeLLM:
-    def __init__(self, *, tokens: list[str], status: int = 200, delay: float = 0.0, break_after: int | None = None):
-        self.tokens, self.status, self.delay, self.break_after = tokens, status, delay, break_after
+    """``delay`` before the answer, ``gap`` between tokens; ``break_after`` tokens the
+    connection is cut; ``end`` is what closes a whole answer: the ``[DONE]`` line, a last
+    chunk with ``finish_reason`` "stop" or "length", or nothing. ``content_type`` None
+    sends none."""
+
+    def __init__(
+        self,
+        *,
+        tokens: list[str],
+        status: int = 200,
+        delay: float = 0.0,
+        gap: float = 0.0,
+        break_after: int | None = None,
+        end: str = "[DONE]",
+        content_type: str | None = "text/event-stream",
+        raw: bytes = b"",
+    ):
+        self.tokens, self.status, self.delay, self.gap = tokens, status, delay, gap
+        self.break_after, self.end, self.content_type, self.raw = break_after, end, content_type, raw
         self.requests: list[dict[str, Any]] = []
         fake = self
 
@@ -33,7 +50,8 @@ class FakeLLM:
                     self.wfile.write(payload)
                     return
                 self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
+                if fake.content_type is not None:
+                    self.send_header("Content-Type", fake.content_type)
                 self.send_header("Connection", "close")
                 self.end_headers()
                 for index, token in enumerate(fake.tokens):
@@ -41,10 +59,17 @@ class FakeLLM:
                         self.wfile.flush()
                         self.connection.shutdown(2)
                         return
+                    if index and fake.gap:
+                        time.sleep(fake.gap)
                     chunk = {"choices": [{"index": 0, "delta": {"content": token}}]}
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
                     self.wfile.flush()
-                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.write(fake.raw)
+                if fake.end == "[DONE]":
+                    self.wfile.write(b"data: [DONE]\n\n")
+                elif fake.end:
+                    chunk = {"choices": [{"index": 0, "delta": {}, "finish_reason": fake.end}]}
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
 
             def log_message(self, format: str, *args: object) -> None:

@@ -175,3 +175,182 @@ def test_sse_refuses_someone_elses_message_before_streaming(citizen, staff_membe
         assert response.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
     assert list(Conversation.objects.values_list("pk", flat=True)) == ["staff-1"]
     assert Message.objects.get(pk=theirs["user_message_id"]).content == "hello"
+
+
+# --- A provider that misbehaves ---------------------------------------------------------------
+
+OFFICE_HOURS = "What are your office hours?"
+
+
+def stream(persona, message=OFFICE_HOURS, session="llm-stream"):
+    response = persona.client.post("/api/v1/chat/stream", {"message": message, "session_id": session}, format="json")
+    assert response.status_code == 200
+    return events_of(response)
+
+
+def stored_answer(session: str) -> Message:
+    return Message.objects.filter(conversation_id=session, role="assistant").latest("created_at")
+
+
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream", "text/event-stream"])
+def test_provider_text_is_utf8_whatever_its_content_type_says(citizen, content_type):
+    """No Content-Type made requests hand over bytes (a 500); one without a charset made it
+    decode ISO-8859-1. Server-sent events are UTF-8."""
+    tokens = ["Câmara ", "abre às 8h — ", "café."]
+    with fake_llm(tokens=tokens, content_type=content_type) as llm, llm_settings(llm.base_url):
+        data = ask(citizen)
+        events = stream(citizen)
+    assert data["response"] == "Câmara abre às 8h — café."
+    assert data["metadata"]["engine"] == "llm:city-model"
+    assert "".join(e["content"] for e in events if e["type"] == "chunk") == "Câmara abre às 8h — café."
+
+
+def test_an_answer_ended_by_finish_reason_is_whole(citizen):
+    with fake_llm(tokens=["Open ", "at 8:30."], end="stop") as llm, llm_settings(llm.base_url):
+        data = ask(citizen)
+    assert (data["response"], data["metadata"]["engine"]) == ("Open at 8:30.", "llm:city-model")
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"end": ""}, "end marker"),  # the body just ends
+        ({"break_after": 2}, "end marker"),  # the connection is cut
+        ({"raw": b"data: {not json\n\n"}, "malformed"),
+        ({"raw": b'data: {"choices": [{"delta": {"content": 7}}]}\n\n'}, "malformed"),
+        ({"end": "length"}, "LLM_MAX_TOKENS"),
+    ],
+)
+def test_an_answer_cut_short_is_not_taken_as_whole(citizen, fault, reason):
+    """POST /chat/message showed nobody the part that came, so the whole embedded answer
+    replaces it; the stream had shown it, so it ends marked as interrupted."""
+    with fake_llm(tokens=["City Hall ", "opens ", "at 8:30."], **fault) as llm, llm_settings(llm.base_url):
+        data = ask(citizen)
+        events = stream(citizen)
+    assert data["metadata"]["engine"] == "embedded"
+    assert reason in data["metadata"]["fallback_reason"]
+    assert "8:30 am to 5:00 pm" in data["response"]
+    complete = events[-1]
+    assert complete["type"] == "complete"
+    assert complete["metadata"]["engine"] == "llm:city-model (interrupted)"
+    assert "".join(e["content"] for e in events if e["type"] == "chunk").endswith(" …")
+    assert stored_answer("llm-stream").content.startswith("City Hall ")
+
+
+def test_a_blank_answer_is_no_answer(citizen):
+    with fake_llm(tokens=["   ", "\n  "]) as llm, llm_settings(llm.base_url):
+        data = ask(citizen)
+        events = stream(citizen)
+    assert data["metadata"]["engine"] == "embedded"
+    assert "8:30 am to 5:00 pm" in data["response"]
+    chunks = [e["content"] for e in events if e["type"] == "chunk"]
+    assert chunks and all(chunk.strip() for chunk in chunks[:1])  # the embedded answer, no blank first
+    assert events[-1]["metadata"]["engine"] == "embedded"
+
+
+def test_leading_blanks_are_dropped_not_the_answer(citizen):
+    with fake_llm(tokens=["\n", " Open", " at 8:30."]) as llm, llm_settings(llm.base_url):
+        data = ask(citizen)
+    assert (data["response"], data["metadata"]["engine"]) == ("Open at 8:30.", "llm:city-model")
+
+
+def test_a_trickling_provider_gets_llm_answer_seconds_in_all(citizen):
+    """LLM_TIMEOUT_SECONDS bounds each wait; a provider sending a token every 0.4 s would
+    otherwise hold the request for as long as it liked."""
+    tokens = [f"word{i} " for i in range(8)]
+    with fake_llm(tokens=tokens, gap=0.4) as llm, llm_settings(llm.base_url, LLM_ANSWER_SECONDS=1):
+        data = ask(citizen)
+    assert data["metadata"]["engine"] == "embedded"
+    assert "LLM_ANSWER_SECONDS" in data["metadata"]["fallback_reason"]
+
+
+def test_the_answer_length_is_asked_for_and_enforced(citizen):
+    tokens = ["abcdefghij"] * 20
+    with (
+        fake_llm(tokens=tokens) as llm,
+        llm_settings(llm.base_url, LLM_MAX_TOKENS=77, LLM_MAX_ANSWER_CHARS=50),
+    ):
+        data = ask(citizen)
+        events = stream(citizen)
+    assert llm.requests[0]["body"]["max_tokens"] == 77
+    assert data["metadata"]["engine"] == "embedded"
+    assert "LLM_MAX_ANSWER_CHARS" in data["metadata"]["fallback_reason"]
+    streamed = "".join(e["content"] for e in events if e["type"] == "chunk")
+    assert streamed == "abcdefghij" * 5 + " …"
+    assert stored_answer("llm-stream").content == streamed
+
+
+def test_a_provider_failure_is_logged_for_operators(citizen, caplog):
+    with fake_llm(tokens=[], status=401) as llm, llm_settings(llm.base_url), caplog.at_level("WARNING"):
+        ask(citizen)
+    assert any("HTTP 401" in record.getMessage() for record in caplog.records)
+    assert all("sk-test" not in record.getMessage() for record in caplog.records)
+
+
+def test_a_slow_answer_does_not_bring_back_a_report_filed_meanwhile(citizen):
+    """The LLM path commits the question and the answer apart. The answer's half wrote back
+    the conversation state it had read before the provider answered, so a report filed in
+    between came back pending and a second "yes" filed it twice."""
+    from apps.chat import services
+    from apps.concerns.models import Concern
+
+    session = "slow-race"
+    with fake_llm(tokens=["Open ", "at 8:30."]) as llm, llm_settings(llm.base_url):
+        ask(citizen, "I want to report a broken street light", session)
+        ask(citizen, "yes", session)
+        ask(citizen, "Outside 42 Elm Street, near the bus stop", session)
+        assert "shall i submit" in ask(citizen, "The lamp has been off for three nights", session)["response"].lower()
+        slow = services.exchange_prepare(
+            conversation=Conversation.objects.get(pk=session), user=citizen.user, text=OFFICE_HOURS
+        )
+        ask(citizen, "yes", session)  # while the provider is still writing: continue the report
+        filed = ask(citizen, "yes please", session)
+        assert Concern.objects.count() == 1
+        for _ in services.answer_chunks(slow):
+            pass
+        services.exchange_finish(prepared=slow)
+        again = [ask(citizen, "yes", session), ask(citizen, "yes", session)]
+    assert Concern.objects.count() == 1
+    linked = Conversation.objects.get(pk=session).concern
+    assert linked.tracking_number == filed["metadata"]["concern"]["tracking_number"]
+    assert all("concern" not in answer["metadata"] for answer in again)
+
+
+def test_an_abandoned_stream_still_stores_its_answer(citizen):
+    """services.exchange_finish_abandoned: the embedded answer is known in full; an LLM
+    answer is kept as far as it was sent."""
+    from apps.chat import services
+
+    conversation = Conversation.objects.create(id="left-1", owner=citizen.user)
+    embedded = services.exchange_prepare(conversation=conversation, user=citizen.user, text=OFFICE_HOURS)
+    answer = services.exchange_finish_abandoned(prepared=embedded, sent="City Hall is")
+    assert "8:30 am to 5:00 pm" in answer.content and answer.metadata["engine"] == "embedded"
+    with fake_llm(tokens=["x"]) as llm, llm_settings(llm.base_url):
+        written = services.exchange_prepare(conversation=conversation, user=citizen.user, text=OFFICE_HOURS)
+        written.engine = "llm:city-model"  # as answer_chunks sets it at the provider's first piece
+        answer = services.exchange_finish_abandoned(prepared=written, sent="City Hall opens")
+    assert answer.content == "City Hall opens …"
+    assert answer.metadata["engine"] == "llm:city-model (interrupted)"
+    assert answer.reply_to == written.user_message
+
+
+def test_a_stream_that_fails_reports_in_band_and_keeps_the_request_id(citizen, monkeypatch):
+    from apps.chat import services
+    from apps.core.context import current_request_id
+
+    seen: list[str] = []
+
+    def failing(prepared, **kwargs):
+        seen.append(current_request_id())
+        yield "City Hall "
+        raise RuntimeError("a fault inside the answer")
+
+    monkeypatch.setattr(services, "answer_chunks", failing)
+    response = citizen.client.post(
+        "/api/v1/chat/stream", {"message": OFFICE_HOURS, "session_id": "fails"}, format="json"
+    )
+    events = events_of(response)
+    assert [e["type"] for e in events][-2:] == ["chunk", "error"]
+    assert seen == [response["X-Request-ID"]]
+    answer = stored_answer("fails")  # the question is not left without an answer
+    assert "8:30 am to 5:00 pm" in answer.content
