@@ -8,6 +8,7 @@ of surfacing later as a confusing runtime error.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
@@ -15,6 +16,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_INTEGER = re.compile(r"-?[0-9]+")  # int() would also take "1_000", "+5" and "١٢"
+# Beyond this an integer setting is a typo, and it would overflow a date or a database column.
+INT_MAXIMUM = 2**31 - 1
 
 
 class Env:
@@ -54,16 +58,21 @@ class Env:
             f"Environment variable {name} must be a boolean (true/false, 1/0, yes/no, on/off), got {value!r}."
         )
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int = INT_MAXIMUM) -> int:
         value = self._raw(name)
         if value is None:
             return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise ImproperlyConfigured(f"Environment variable {name} must be an integer, got {value!r}.") from None
+        return self._integer(name, value, minimum, maximum)
+
+    @staticmethod
+    def _integer(name: str, value: str, minimum: int | None, maximum: int) -> int:
+        if not _INTEGER.fullmatch(value):
+            raise ImproperlyConfigured(f"Environment variable {name} must be an integer, got {value[:40]!r}.")
+        number = int(value)
         if minimum is not None and number < minimum:
             raise ImproperlyConfigured(f"Environment variable {name} must be at least {minimum}, got {number}.")
+        if number > maximum:
+            raise ImproperlyConfigured(f"Environment variable {name} must be at most {maximum}, got {value[:40]}.")
         return number
 
     def list(self, name: str, default: list[str] | None = None) -> list[str]:
@@ -73,18 +82,15 @@ class Env:
         return [item.strip() for item in value.split(",") if item.strip()]
 
     def int_list(self, name: str, default: list[int]) -> list[int]:
-        items = self.list(name)
-        if not items:
+        value = self._raw(name)
+        if value is None:
             return list(default)
-        try:
-            numbers = [int(item) for item in items]
-        except ValueError:
+        items = [item.strip() for item in value.split(",")]
+        if not all(_INTEGER.fullmatch(item) for item in items):  # an empty item is a typo too
             raise ImproperlyConfigured(
-                f"Environment variable {name} must be a comma-separated list of integers, got {self._raw(name)!r}."
-            ) from None
-        if any(number < 0 for number in numbers):
-            raise ImproperlyConfigured(f"Environment variable {name} must not contain negatives.")
-        return numbers
+                f"Environment variable {name} must be a comma-separated list of integers, got {value[:80]!r}."
+            )
+        return [self._integer(name, item, 0, INT_MAXIMUM) for item in items]
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self._raw(name)
@@ -114,6 +120,10 @@ class Env:
             # Name the variable, which urlparse's own message does not; dj_database_url would
             # otherwise fail later with no hint of where the bad port came from.
             raise ImproperlyConfigured(f"Environment variable {name} has an invalid port.") from None
+        if parsed.scheme.startswith("postgres") and parsed.path.strip("/") == "":
+            raise ImproperlyConfigured(f"Environment variable {name} must name a database (…:5432/name).")
+        if parsed.scheme.startswith("redis") and not re.fullmatch(r"/?|/[0-9]+", parsed.path):
+            raise ImproperlyConfigured(f"Environment variable {name} must end in a database number (…:6379/0).")
         return value
 
 

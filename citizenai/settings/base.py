@@ -192,7 +192,7 @@ CELERY_BEAT_SCHEDULE["purge-webhook-events"] = {
 # --- Chat assistant ------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_LENGTH = env.int("CHAT_MAX_MESSAGE_LENGTH", 1000, minimum=1)
 # Below this intent confidence a turn counts as "unsure"; two in a row go to a person.
-CHAT_LOW_CONFIDENCE = float(env.int("CHAT_LOW_CONFIDENCE_PERCENT", 40, minimum=0)) / 100
+CHAT_LOW_CONFIDENCE = float(env.int("CHAT_LOW_CONFIDENCE_PERCENT", 40, minimum=0, maximum=100)) / 100
 CHAT_IDLE_MINUTES = env.int("CHAT_IDLE_MINUTES", 30, minimum=1)
 LLM_BASE_URL = env.url("LLM_BASE_URL", ("http", "https"))
 LLM_MODEL = env.str("LLM_MODEL", "")
@@ -259,7 +259,7 @@ CELERY_BEAT_SCHEDULE["refresh-analytics-rollups"] = {
 # --- E-mail (endpoint-disabled notices and the like) ------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", 25, minimum=1)
+EMAIL_PORT = env.int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", False)

@@ -1,7 +1,8 @@
 """Production settings: everything in base, plus refusals and HTTPS hardening.
 
 Start with DJANGO_SETTINGS_MODULE=citizenai.settings.production. The process refuses to
-start with DEBUG on, the development SECRET_KEY or no ALLOWED_HOSTS.
+start with DEBUG on, a SECRET_KEY that is the development one or not random-looking, or no
+ALLOWED_HOSTS (or "*").
 """
 
 from django.core.exceptions import ImproperlyConfigured
@@ -12,11 +13,20 @@ from citizenai.settings.base import INSECURE_DEFAULT_SECRET_KEY, SECRET_KEY
 
 if env.bool("DEBUG", False):
     raise ImproperlyConfigured("DEBUG must be off in production (unset DEBUG or set DEBUG=false).")
-if SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY or len(SECRET_KEY) < 50:
+# As Django's own deploy check (security.W009): long, not the insecure prefix, not one
+# character repeated.
+if (
+    SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+    or SECRET_KEY.startswith("django-insecure-")
+):
     raise ImproperlyConfigured("SECRET_KEY must be set to a random value of at least 50 characters in production.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names this site serves.")
+if "*" in ALLOWED_HOSTS:  # any Host header would be believed: password-reset links, absolute URLs
+    raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names this site serves, not '*'.")
 
 DEBUG = False
 ENVIRONMENT = env.str("ENVIRONMENT", "production")

@@ -53,7 +53,7 @@ def test_str_required():
     assert Env({"S": " v "}).str("S", required=True) == "v"
 
 
-@pytest.mark.parametrize("value", ["abc", "1.5", "10 minutes", "0x10"])
+@pytest.mark.parametrize("value", ["abc", "1.5", "10 minutes", "0x10", "1_000", "+5", "١٢", "- 5"])
 def test_int_rejects_non_integers(value):
     with pytest.raises(ImproperlyConfigured, match=r"\bPORT\b.*integer"):
         Env({"PORT": value}).int("PORT", 1)
@@ -63,6 +63,15 @@ def test_int_minimum():
     assert Env({"N": "5"}).int("N", 1, minimum=5) == 5
     with pytest.raises(ImproperlyConfigured, match=r"\bN\b.*at least 5"):
         Env({"N": "4"}).int("N", 1, minimum=5)
+
+
+def test_int_maximum():
+    """ACCESS_TOKEN_TTL=99999999999999999999 started and then made every sign-in a 500."""
+    assert Env({"N": "65535"}).int("N", 1, maximum=65535) == 65535
+    with pytest.raises(ImproperlyConfigured, match=r"\bN\b.*at most 65535"):
+        Env({"N": "65536"}).int("N", 1, maximum=65535)
+    with pytest.raises(ImproperlyConfigured, match=r"\bN\b.*at most 2147483647"):
+        Env({"N": "99999999999999999999"}).int("N", 1)
 
 
 def test_list_splits_and_trims():
@@ -75,8 +84,14 @@ def test_int_list():
     assert Env({}).int_list("L", [9]) == [9]
     with pytest.raises(ImproperlyConfigured, match=r"\bL\b.*integers"):
         Env({"L": "1,two"}).int_list("L", [])
-    with pytest.raises(ImproperlyConfigured, match=r"\bL\b.*negatives"):
+    with pytest.raises(ImproperlyConfigured, match=r"\bL\b.*at least 0"):
         Env({"L": "1,-2"}).int_list("L", [])
+
+
+@pytest.mark.parametrize("value", [",", "5,,10", "5,", "1_0", "+5"])
+def test_int_list_refuses_empty_items_and_loose_spellings(value):
+    with pytest.raises(ImproperlyConfigured, match=r"\bL\b.*list of integers"):
+        Env({"L": value}).int_list("L", [9])
 
 
 def test_choice():
@@ -102,6 +117,22 @@ def test_url_rejects_other_schemes_without_leaking_the_password():
 def test_url_needs_scheme_and_host(value):
     with pytest.raises(ImproperlyConfigured, match=r"\bREDIS_URL\b"):
         Env({"REDIS_URL": value}).url("REDIS_URL", ("redis",))
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"), [("postgres://u:hunter2@db:5432", "database"), ("postgres://u:hunter2@db:5432/", "database")]
+)
+def test_a_postgres_url_must_name_its_database(value, problem):
+    with pytest.raises(ImproperlyConfigured, match=rf"\bDATABASE_URL\b.*{problem}") as caught:
+        Env({"DATABASE_URL": value}).url("DATABASE_URL", ("postgres",))
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["redis://cache:6379/abc", "redis://cache:6379/0/1"])
+def test_a_redis_url_ends_in_a_database_number(value):
+    with pytest.raises(ImproperlyConfigured, match=r"\bREDIS_URL\b.*database number"):
+        Env({"REDIS_URL": value}).url("REDIS_URL", ("redis",))
+    assert Env({"REDIS_URL": "redis://cache:6379"}).url("REDIS_URL", ("redis",)) == "redis://cache:6379"
 
 
 @pytest.mark.parametrize("value", ["postgres://u:hunter2@db:abc/app", "postgres://u:hunter2@db:99999/app"])
@@ -158,7 +189,16 @@ def test_production_refuses_debug(tmp_path, debug):
 
 
 @pytest.mark.parametrize(
-    "secret", [None, "", "short-secret", "django-insecure-citizenai-development-key-do-not-use-in-production"]
+    "secret",
+    [
+        None,
+        "",
+        "short-secret",
+        "django-insecure-citizenai-development-key-do-not-use-in-production",
+        "a" * 60,
+        "abab" * 20,
+        "django-insecure-" + secrets.token_urlsafe(60),
+    ],
 )
 def test_production_refuses_a_missing_or_weak_secret_key(tmp_path, secret):
     variables = {"ALLOWED_HOSTS": "city.example.org"}
@@ -169,7 +209,7 @@ def test_production_refuses_a_missing_or_weak_secret_key(tmp_path, secret):
     assert "SECRET_KEY must be set" in result.stderr
 
 
-@pytest.mark.parametrize("hosts", [None, "", " , "])
+@pytest.mark.parametrize("hosts", [None, "", " , ", "*", "city.example.org,*"])
 def test_production_refuses_no_allowed_hosts(tmp_path, hosts):
     variables = {"SECRET_KEY": GOOD_SECRET}
     if hosts is not None:
