@@ -3,10 +3,13 @@ JavaScript the widget streams answers over SSE instead."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+from rest_framework.exceptions import NotFound
 
 from apps.chat import services
 from apps.chat.models import Conversation
@@ -16,12 +19,32 @@ from apps.core.ratelimit import hit
 SESSION_KEY = "chat_session_id"
 
 
+def adopt_anonymous_conversation(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """user_logged_in: the conversation this browser had before signing in becomes the
+    user's, so "ask first, sign in later" goes on where it was. Sign-in keeps the session's
+    data (under a new key), and only this browser's session names the conversation."""
+    session = getattr(request, "session", None)
+    conversation_id = session.get(SESSION_KEY) if session is not None else None
+    if conversation_id:
+        Conversation.objects.filter(pk=conversation_id, owner=None, api_key=None).exclude(anonymous_key="").update(
+            owner=user, anonymous_key=""
+        )
+
+
+def _page_conversation(request: HttpRequest) -> Conversation:
+    principal = services.principal_for(request)
+    try:
+        conversation, _ = services.conversation_get_or_create(
+            principal=principal, session_id=request.session.get(SESSION_KEY)
+        )
+    except NotFound:  # the session names a conversation someone else holds: start anew
+        conversation, _ = services.conversation_get_or_create(principal=principal, session_id=None)
+    return conversation
+
+
 @require_http_methods(["GET", "POST"])
 def assistant_page(request: HttpRequest) -> HttpResponse:
-    principal = services.principal_for(request)
-    conversation, _ = services.conversation_get_or_create(
-        principal=principal, session_id=request.session.get(SESSION_KEY)
-    )
+    conversation = _page_conversation(request)
     request.session[SESSION_KEY] = conversation.pk
     error = ""
     if request.method == "POST":

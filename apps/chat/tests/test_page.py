@@ -41,3 +41,37 @@ def test_visitors_do_not_see_each_others_conversations():
     first, second = Client(), Client()
     first.post("/assistant/", {"message": "my secret question about permits"})
     assert "my secret question" not in second.get("/assistant/").content.decode()
+
+
+def test_a_visitor_who_signs_in_keeps_the_conversation(citizen):
+    """Asking first and signing in then made /assistant/ a 500 on every visit: the session
+    still named the anonymous conversation, which the user did not own."""
+    from apps.chat.models import Conversation
+
+    browser = Client()
+    browser.post("/assistant/", {"message": "my question before signing in"})
+    before = Conversation.objects.get()
+    browser.force_login(citizen.user)  # django.contrib.auth.login: user_logged_in, session data kept
+    page = browser.get("/assistant/")
+    assert page.status_code == 200
+    assert "my question before signing in" in page.content.decode()
+    adopted = Conversation.objects.get()
+    assert (adopted.pk, adopted.owner, adopted.anonymous_key) == (before.pk, citizen.user, "")
+    assert browser.post("/assistant/", {"message": "and one after"}).status_code == 302
+    assert adopted.messages.filter(role="user").count() == 2
+
+
+def test_a_session_naming_someone_elses_conversation_starts_a_new_one(citizen, staff_member):
+    from apps.chat.models import Conversation
+
+    theirs = Conversation.objects.create(id="staff-only", owner=staff_member.user)
+    browser = Client()
+    browser.force_login(citizen.user)
+    session = browser.session
+    session["chat_session_id"] = theirs.pk
+    session.save()
+    page = browser.get("/assistant/")
+    assert page.status_code == 200
+    mine = Conversation.objects.exclude(pk=theirs.pk).get()
+    assert mine.owner == citizen.user
+    assert Conversation.objects.get(pk=theirs.pk).owner == staff_member.user
