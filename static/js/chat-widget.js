@@ -28,26 +28,54 @@
     return body;
   }
 
+  // While an answer streams in, the log is busy: a screen reader announces the finished
+  // answer once instead of every partial one.
   function done(message) {
+    log.removeAttribute("aria-busy");
     status.textContent = message;
     button.disabled = false;
     input.focus();
   }
 
+  // An error frame's first field message says more than its summary ("Request validation
+  // failed.") — e.g. that the message is too long.
+  function errorText(error) {
+    var details = (error && error.details) || {};
+    for (var field in details) {
+      if (Object.prototype.hasOwnProperty.call(details, field) && details[field] && details[field].length) {
+        return String(details[field][0]);
+      }
+    }
+    return (error && error.message) || "Sorry, the assistant could not be reached.";
+  }
+
   var chat = window.CitizenAIChat.connect({
     sessionId: widget.getAttribute("data-session-id"),
     streamUrl: widget.getAttribute("data-stream-url"),
-    onChunk: function (text) { if (answer) { answer.textContent += text; } },
+    onChunk: function (text) { if (answer) { answer.appendChild(document.createTextNode(text)); } },
     onAnswer: function (reply) {
-      if (answer && !answer.textContent) { answer.textContent = reply.message || reply.response || ""; }
+      if (answer) { answer.textContent = answer.textContent || reply.message || reply.response || ""; }
       done("Answer complete.");
     },
     onError: function (error) {
-      if (answer && !answer.textContent) {
-        answer.textContent = (error && error.message) || "Sorry, the assistant could not be reached.";
-      }
+      if (answer && !answer.textContent) { answer.textContent = errorText(error); }
       done("Something went wrong; please try again.");
     },
+  });
+
+  var maxLength = parseInt(input.getAttribute("maxlength"), 10) || 0;
+  input.addEventListener("input", function () {
+    if (maxLength && input.value.length >= maxLength) {
+      status.textContent = "Messages can be at most " + maxLength + " characters.";
+    }
+  });
+
+  // Enter sends, Shift+Enter starts a new line (the hint under the field says so).
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (!button.disabled) { form.requestSubmit ? form.requestSubmit(button) : button.click(); }
+    }
   });
 
   form.addEventListener("submit", function (event) {
@@ -56,8 +84,10 @@
     event.preventDefault();
     addLine("user", text);
     input.value = "";
+    log.setAttribute("aria-busy", "true");
     answer = addLine("assistant", "");
     status.textContent = "The assistant is answering…";
+    input.focus(); // not left on a button that is about to be disabled
     button.disabled = true;
     chat.send(text);
   });

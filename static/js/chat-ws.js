@@ -27,6 +27,10 @@
   "use strict";
 
   var FATAL_CLOSE_CODES = { 4400: true, 4401: true, 4403: true, 4404: true };
+  // A socket that opens but never greets, and an answer that stops arriving (a dead network
+  // path, a stalled proxy), must not leave the page waiting forever.
+  var GREETING_TIMEOUT_MS = 10000;
+  var SILENCE_TIMEOUT_MS = 45000;
 
   function wsUrl(sessionId) {
     var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -48,8 +52,20 @@
     this.socket = null;
     this.ready = false;
     this.counter = 0;
+    this.watchdog = null;
     if (this.transport === "websocket") { this.openSocket(); } else { this.onStatus("fallback"); }
   }
+
+  // (Re)arms the timer that gives up on a silent transport: `onSilence` runs when nothing
+  // arrived for `ms`; any frame or event re-arms it, and disarm() stops it.
+  Chat.prototype.arm = function (ms, onSilence) {
+    this.disarm();
+    this.watchdog = window.setTimeout(onSilence, ms);
+  };
+
+  Chat.prototype.disarm = function () {
+    if (this.watchdog) { window.clearTimeout(this.watchdog); this.watchdog = null; }
+  };
 
   Chat.prototype.openSocket = function () {
     var self = this;
@@ -59,11 +75,23 @@
     self.socket = socket;
     self.ready = false;
     self.onStatus("connecting");
+    function silent() {
+      // Treated as a socket that never opened (before the greeting) or dropped mid-answer:
+      // onclose below carries on over Server-Sent Events.
+      if (self.socket !== socket) { return; }
+      socket.onclose({ code: 1006, reason: "silent" });
+      self.socket = null;
+      socket.onclose = null;
+      try { socket.close(); } catch (e) { /* already closing */ }
+    }
+    self.arm(GREETING_TIMEOUT_MS, silent);
+    self.silent = silent;
 
     socket.onmessage = function (message) {
       var frame;
       try { frame = JSON.parse(message.data); } catch (e) { return; }
       var data = frame.data || {};
+      if (self.busy) { self.arm(SILENCE_TIMEOUT_MS, silent); } else { self.disarm(); }
       if (frame.type === "connection") {
         opened = true;
         self.ready = true;
@@ -73,11 +101,13 @@
         self.onChunk(data.chunk || "");
       } else if (frame.type === "agent_response") {
         self.busy = false;
+        self.disarm();
         self.onAnswer(data);
         self.next();
       } else if (frame.type === "error") {
         if (!opened) { refusal = true; }
         self.busy = false;
+        self.disarm();
         self.onError(data);
         self.next();
       } else if (frame.type === "ping") {
@@ -87,6 +117,7 @@
 
     socket.onclose = function (event) {
       if (self.socket !== socket) { return; }
+      self.disarm();
       self.ready = false;
       var wasBusy = self.busy;
       self.busy = false;
@@ -125,6 +156,7 @@
       if (!this.ready) { return; }
       this.busy = true;
       this.counter += 1;
+      this.arm(SILENCE_TIMEOUT_MS, this.silent);
       this.socket.send(JSON.stringify({
         type: "chat_message",
         id: "m" + this.counter,
@@ -150,11 +182,19 @@
     var done = false;
     function finish() {
       done = true;
+      self.disarm();
       source.close();
       self.busy = false;
       self.next();
     }
+    function silent() {
+      if (done) { return; }
+      self.onError({ code: "TIMEOUT", message: "The assistant stopped answering. Please try again." });
+      finish();
+    }
+    self.arm(SILENCE_TIMEOUT_MS, silent);
     source.onmessage = function (event) {
+      self.arm(SILENCE_TIMEOUT_MS, silent);
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
       if (data.type === "agent_selected") {
@@ -187,6 +227,7 @@
   };
 
   Chat.prototype.close = function () {
+    this.disarm();
     this.queue = [];
     if (this.socket) {
       var socket = this.socket;
