@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 from rest_framework import exceptions
 
 from apps.core.exceptions import ApiError
@@ -16,7 +18,15 @@ class AccountLocked(exceptions.Throttled):
 
     def __init__(self, wait: float) -> None:
         super().__init__(wait=wait)
-        self.envelope_message = f"Too many failed sign-in attempts; try again in {int(wait) or 1} seconds."
+        self.envelope_message = f"Too many failed sign-in attempts; try again in {_duration(wait)}."
+
+
+def _duration(seconds: float) -> str:
+    if seconds > 90:
+        minutes = math.ceil(seconds / 60)
+        return f"{minutes} minutes"
+    whole = max(1, math.ceil(seconds))
+    return f"{whole} second{'s' if whole != 1 else ''}"
 
 
 class RefreshFailed(ApiError):

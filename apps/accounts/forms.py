@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from apps.accounts import services
 from apps.accounts.models import User
@@ -47,3 +48,8 @@ class ApiKeyForm(forms.Form):
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A datetime-local value has no zone: it is read in the site's, which the page names.
+        self.fields["expires_at"].help_text = f"In {timezone.get_current_timezone_name()} time, as the table above."

@@ -44,6 +44,11 @@ def api_key_list(*, user: User) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")
 
 
+def api_key_of(*, user: User, key_id: str) -> ApiKey | None:
+    """One of the user's keys, revoked or not."""
+    return ApiKey.objects.filter(user=user, pk=key_id).first()
+
+
 def user_list() -> QuerySet[User]:
     return User.objects.order_by("-date_joined", "-id")
 

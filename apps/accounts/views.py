@@ -9,8 +9,8 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import Throttled
@@ -149,7 +149,12 @@ def account(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def revoke_api_key(request: HttpRequest, key_id: str) -> HttpResponse:
-    key = get_object_or_404(selectors.api_key_list(user=request.user), pk=key_id)
-    services.api_key_revoke(api_key=key)
-    messages.info(request, f"API key “{key.name}” revoked.")
+    key = selectors.api_key_of(user=request.user, key_id=key_id)
+    if key is None:
+        raise Http404("No such API key.")
+    if key.revoked_at is not None:  # the form sent again (back button, a second click)
+        messages.info(request, f"API key “{key.name}” was already revoked.")
+    else:
+        services.api_key_revoke(api_key=key)
+        messages.info(request, f"API key “{key.name}” revoked.")
     return redirect("accounts:account")

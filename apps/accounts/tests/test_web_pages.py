@@ -103,6 +103,18 @@ def test_sign_up_with_weak_password_shows_the_error_on_the_field(db):
     assert not User.objects.filter(email="weak@example.org").exists()
 
 
+def test_several_errors_of_one_field_share_one_described_element(db):
+    """Each error had the field's error id, so two errors made duplicate ids; the input's
+    aria-describedby names the one element that holds them all. The title says Error."""
+    response = Client().post(SIGN_UP, {"name": "Weak", "email": "weak@example.org", "password": "12345678"})
+    html = _html(response)
+    assert html.count('id="id_password_error"') == 1
+    assert "too common" in html and "entirely numeric" in html
+    assert re.search(r'<input[^>]*aria-describedby="[^"]*id_password_error', html)
+    assert "<title>Error: Sign up" in html
+    assert 'role="alert"' in html
+
+
 def test_sign_up_with_missing_fields_is_400(db):
     response = Client().post(SIGN_UP, {"email": "not-an-email"})
     assert response.status_code == 400
@@ -129,7 +141,9 @@ def test_sign_up_is_rate_limited_per_address(db):
 def test_sign_up_requiresform_csrf_token(db):
     client = Client(enforce_csrf_checks=True)
     body = {"name": "No Token", "email": "nt@example.org", "password": NEW_PASSWORD}
-    assert client.post(SIGN_UP, body).status_code == 403
+    refused = client.post(SIGN_UP, body)
+    assert refused.status_code == 403
+    assert "reload the page and try again" in _html(refused)  # not just "no permission"
     assert not User.objects.exists()
 
 
@@ -205,6 +219,8 @@ def test_sign_in_locks_out_after_repeated_failures(db):
     response = client.post(SIGN_IN, {"identifier": "citizen", "password": PASSWORD})
     assert response.status_code == 429
     assert "Too many failed sign-in attempts" in _main_form(_html(response))
+    minutes = -(-settings.LOGIN_LOCKOUT_SECONDS // 60)
+    assert f"try again in {minutes} minutes" in _html(response)  # not "in 899 seconds"
     assert "_auth_user_id" not in client.session
 
 
@@ -366,6 +382,11 @@ def test_create_api_key_with_expiry_on_the_account_page(db):
     assert ApiKey.objects.get(user=user).expires_at > timezone.now() + timedelta(days=2)
 
 
+def test_the_expiry_field_names_the_time_zone_it_is_read_in(db):
+    client, _ = signed_in_browser()
+    assert f"In {settings.TIME_ZONE} time" in _html(client.get(ACCOUNT))
+
+
 def test_create_api_key_with_past_expiry_shows_the_error(db):
     client, user = signed_in_browser()
     token = form_csrf_token(client, ACCOUNT)
@@ -409,6 +430,10 @@ def test_revoke_api_key_on_the_account_page(db):
     assert key.revoked_at is not None
     error = assert_error(bearer(secret).get(VALIDATE), 401, "INVALID_API_KEY")
     assert error["details"] == {"reason": "revoked"}
+    # The form sent again (the back button): said so, not a "Page not found".
+    again = client.post(_revoke_url(key.pk), {"csrfmiddlewaretoken": token}, follow=True)
+    assert again.redirect_chain == [(ACCOUNT, 302)]
+    assert "was already revoked" in _html(again)
 
 
 def test_revoke_requires_post_andform_csrf_token(db):
