@@ -10,3 +10,9 @@ os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
 from apps.core.handlers import wsgi_application  # after the environment is set
 
 application = wsgi_application()
+
+# As citizenai/asgi.py: without a broker, webhook deliveries and retries run in a thread of
+# each worker, started with it so pending retries resume after a restart.
+from apps.webhooks.dispatch import start_local_worker_if_needed  # noqa: E402
+
+start_local_worker_if_needed()

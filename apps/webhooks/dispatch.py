@@ -5,7 +5,7 @@
   or broker outage left behind.
 * ``thread`` (the embedded default, no broker): a daemon thread in the web process sends
   queued deliveries and runs the same sweep every WEBHOOK_SWEEP_SECONDS, so retries still
-  happen without Celery. The thread starts with the server (asgi.py) or on first use.
+  happen without Celery. The thread starts with the server (asgi.py, wsgi.py) or on first use.
 * ``inline``: send in the caller's thread at once (tests); retries need an explicit sweep.
 """
 
