@@ -71,7 +71,10 @@ RESUME = re.compile(
 # Only a message that is nothing but "cancel": "near the bus stop" is an answer, not a stop.
 CANCEL = re.compile(r"^\s*(please\s+)?(cancel|never ?mind|forget it|stop)(\s+(it|that|please))?\s*[.!]*\s*$", re.I)
 _LOCATION = re.compile(
-    r"\b(?:on|at|near|outside|opposite|by|in front of|next to|corner of)\s+"
+    r"\b(?:on|at|in|near|outside|opposite|by|behind|beside|across from|in front of|next to|corner of)\s+"
+    # "in March", "on Monday" are times, not places.
+    r"(?!(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|English)\b)"
     r"((?:the\s+)?[A-Z0-9][\w'.-]*(?:\s+(?:[A-Z0-9][\w'.-]*|st|street|road|rd|avenue|ave|lane|way|and|&)){0,5})"
 )
 _ADDRESS = re.compile(
@@ -235,6 +238,8 @@ FALLBACK_CATEGORY = "other"
 # A message that is mostly a place ("on Elm Street near number 42") is taken whole as the
 # location when it is at most this long; a longer one is a description with a place in it.
 PLACE_ANSWER_WORDS = 12
+# An answer naming a category is also the description only from this many words on.
+CATEGORY_ANSWER_WORDS = 10
 _FILLER = re.compile(
     r"^\s*(?:(?:it|this|that)\s+is|it'?s|that'?s|the\s+\w+\s+is|(?:it\s+is\s+|it'?s\s+)?located)\s+", re.I
 )
@@ -290,16 +295,19 @@ def _split_location(text: str) -> tuple[str | None, str]:
     return place, (text[: match.start()] + text[match.end() :]).strip()
 
 
-def _note_details(text: str, state: dict[str, Any]) -> tuple[str, str]:
+def _note_details(text: str, state: dict[str, Any], *, naming: Category | None = None) -> tuple[str, str]:
     """Keep the location and description an answer carries for the questions still to come,
     so nobody is asked for what they already said. Returns (a sentence saying what was noted,
-    the part of the answer that is not the place: what it says about the problem)."""
+    the part of the answer that is not the place: what it says about the problem).
+    ``naming``: the category the answer names; a short answer that names one ("it is a water
+    leak actually") says what kind of problem it is, not what is wrong."""
     place, rest = _split_location(text)
     noted = []
     if place and not state.get("location"):
         state["location"] = place[:255]
         noted.append(f"the location ({place})")
-    if rest and not state.get("description") and _is_description(rest):
+    long_enough = naming is None or len(rest.split()) >= CATEGORY_ANSWER_WORDS
+    if rest and not state.get("description") and _is_description(rest) and long_enough:
         state["description"] = text[:2000]
         noted.append("your description")
     return ("Thanks, I've noted " + " and ".join(noted) + "." if noted else ""), rest
@@ -343,9 +351,10 @@ def _answer_category_confirm(text: str, state: dict[str, Any], categories: list[
         rest = YES.sub("", text, count=1).strip(" ,.!")  # "yes, it's on Elm Street"
         return _note_details(rest, state)[0] if rest else ""
     rejected = NO.search(text) is not None
-    noted, rest = _note_details(NO.sub("", text, count=1).strip(" ,.!") if rejected else text, state)
+    answer = NO.sub("", text, count=1).strip(" ,.!") if rejected else text
     # Only the part that is not the place can name a category: "near the park" is a place.
-    named = _infer_category(rest, categories)
+    named = _infer_category(_split_location(answer)[1], categories)
+    noted, _ = _note_details(answer, state, naming=named)
     if named is not None:  # "no, it's a water leak", or the guess said again in other words
         state["category"], state["category_confirmed"] = named.code, True
         return noted
@@ -368,8 +377,8 @@ def _answer_category_confirm(text: str, state: dict[str, Any], categories: list[
 
 def _answer_category(text: str, state: dict[str, Any], categories: list[Category]) -> str:
     """An answer to "What kind of problem is it?"; returns what to say before the next question."""
-    noted, rest = _note_details(text, state) if _is_content(text) else ("", "")
-    named = _infer_category(rest, categories)
+    named = _infer_category(_split_location(text)[1], categories) if _is_content(text) else None
+    noted, _ = _note_details(text, state, naming=named) if _is_content(text) else ("", "")
     if named is not None:
         state["category"], state["category_confirmed"] = named.code, True
         return noted
@@ -410,7 +419,9 @@ def intake(turn: Turn) -> Reply:
 
     lead = ""
     if awaiting is None:  # the first message of the report
-        category = _infer_category(text, categories)
+        # The place is not the problem: "bins on 5 Park Lane" is about bins, not parks.
+        place, rest = _split_location(text)
+        category = (_infer_category(rest, categories) if place else None) or _infer_category(text, categories)
         state["category"] = category.code if category else None
         state["category_confirmed"] = False
         state["location"] = _extract_location(text)
@@ -442,9 +453,32 @@ def intake(turn: Turn) -> Reply:
         if NO.search(text):
             turn.conversation.state.pop("intake", None)
             return Reply("OK, I haven't filed anything. Tell me if you want to start again.", ["report_concern"])
-        lead = "Please answer yes to submit the report, or no to drop it."
+        lead = _correct(text, state, categories)
 
     return _next_question(state, categories, lead=lead)
+
+
+def _correct(text: str, state: dict[str, Any], categories: list[Category]) -> str:
+    """Something other than yes or no to "Shall I submit it?": a correction of the place
+    ("actually it is on 10 Baker Street"), of the kind of problem, or more about it; the
+    summary is then shown again."""
+    if not _is_content(text):
+        return "Please answer yes to submit the report, or no to drop it."
+    place, rest = _split_location(text)
+    named = _infer_category(rest, categories)
+    changed = []
+    if place:
+        state["location"] = place[:255]
+        changed.append("the location")
+    if named is not None and named.code != state.get("category") and len(rest.split()) < CATEGORY_ANSWER_WORDS:
+        state["category"] = named.code
+        changed.append("the kind of problem")
+    elif not place and rest:
+        state["description"] = f"{state.get('description') or ''} {text}".strip()[:2000]
+        changed.append("the description")
+    if not changed:
+        return "Please answer yes to submit the report, or no to drop it."
+    return "I've updated " + " and ".join(changed) + "."
 
 
 def _next_question(state: dict[str, Any], categories: list[Category], *, lead: str = "") -> Reply:

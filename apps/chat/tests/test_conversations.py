@@ -611,3 +611,52 @@ def test_chat_message_event_is_published(citizen, published):
     say(citizen, "hello", session_id="ev")
     events = [payload for event, payload in published if event == "chat.message"]
     assert events and events[0]["session_id"] == "ev" and events[0]["intent"] == "greeting"
+
+
+def test_intake_the_street_name_does_not_decide_the_kind_of_problem(citizen):
+    first = say(citizen, "There are overflowing bins on 5 Park Lane", session_id="bins")
+    assert "sanitation" in first["response"].lower()
+
+
+def test_intake_finds_a_named_place_after_in(citizen):
+    first = say(citizen, "A fallen tree is blocking the path in Central Park", session_id="tree")
+    assert "parks" in first["response"].lower()
+    asked = say(citizen, "yes", session_id="tree")
+    assert "where is it" not in asked["response"].lower()
+    assert "Central Park" in asked["response"] or "shall i submit" in asked["response"].lower()
+
+
+def test_intake_a_time_is_not_a_place(citizen):
+    say(citizen, "The street light has been broken since March and it is dark at night", session_id="when")
+    asked = say(citizen, "yes", session_id="when")
+    assert "where is it" in asked["response"].lower()
+
+
+def test_intake_a_short_category_answer_is_not_the_description(citizen):
+    say(citizen, "I want to report a problem", session_id="kind")
+    say(citizen, "something else", session_id="kind")
+    answered = say(citizen, "it is a water leak actually", session_id="kind")
+    assert "noted your description" not in answered["response"]
+    say(citizen, "Outside 3 Mill Road", session_id="kind")
+    described = say(citizen, "Water has been running down the pavement for two days", session_id="kind")
+    assert "shall i submit" in described["response"].lower()
+    say(citizen, "yes", session_id="kind")
+    concern = Concern.objects.get()
+    assert concern.category.code == "water"
+    assert concern.description == "Water has been running down the pavement for two days"
+
+
+def test_intake_takes_corrections_before_submitting(citizen):
+    say(citizen, "I want to report a pothole on 8 Baker Street", session_id="fix")
+    summary = say(citizen, "yes", session_id="fix")
+    assert "shall i submit" in summary["response"].lower()
+    moved = say(citizen, "actually it is on 10 Baker Street, not 8", session_id="fix")
+    assert "updated the location" in moved["response"] and "10 Baker Street" in moved["response"]
+    more = say(citizen, "The hole is deep and has already damaged two cars", session_id="fix")
+    assert "updated the description" in more["response"]
+    assert Concern.objects.count() == 0
+    say(citizen, "yes", session_id="fix")
+    concern = Concern.objects.get()
+    assert concern.location == "10 Baker Street"
+    assert concern.description.endswith("The hole is deep and has already damaged two cars")
+    assert concern.category.code == "roads"
