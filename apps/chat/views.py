@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import NotFound
 
 from apps.chat import services
@@ -71,3 +71,18 @@ def assistant_page(request: HttpRequest) -> HttpResponse:
         },
         status=400 if error else 200,
     )
+
+
+# The floating widget of the other citizen pages shows at most this many earlier messages.
+PANEL_HISTORY = 20
+
+
+@require_POST
+def assistant_session(request: HttpRequest) -> JsonResponse:
+    """The chat panel on the other citizen pages opens its conversation here, when first used
+    (the page itself writes nothing): the browser's conversation, as the assistant page sees
+    it, with its last messages."""
+    conversation = _page_conversation(request)
+    request.session[SESSION_KEY] = conversation.pk
+    recent = conversation.messages.order_by("-created_at", "-id").values("role", "content")[:PANEL_HISTORY]
+    return JsonResponse({"session_id": conversation.pk, "messages": list(reversed(recent))})

@@ -87,3 +87,29 @@ def test_a_socket_that_goes_silent_does_not_leave_the_widget_waiting(tmp_path):
             assert "8:30" in page.locator("[data-chat-log]").inner_text()
         finally:
             browser.close()
+
+
+def test_the_chat_panel_on_other_pages_follows_the_conversation(tmp_path):
+    """Asked on the home page, the panel on the report form shows the same conversation."""
+    from playwright.sync_api import sync_playwright
+
+    with live_site(tmp_path, ("load_demo",)) as url, sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page()
+            page.goto(url + "/")
+            page.locator("[data-chat-panel] > summary").click()
+            field = page.locator("#chat-panel-message")
+            field.fill("What are your office hours?")
+            field.press("Enter")
+            page.wait_for_selector("[data-chat-panel] >> text=Answer complete.", timeout=20000)
+            assert "8:30" in page.locator("[data-chat-panel] [data-chat-log]").inner_text()
+            page.goto(url + "/concerns/new/")
+            page.locator("[data-chat-panel] > summary").click()
+            log = page.locator("[data-chat-panel] [data-chat-log]")
+            log.get_by_text("What are your office hours?").wait_for(timeout=10000)
+            assert "8:30" in log.inner_text()
+            page.goto(url + "/assistant/")  # the assistant page has the same conversation
+            assert "What are your office hours?" in page.locator("[data-chat-log]").inner_text()
+        finally:
+            browser.close()

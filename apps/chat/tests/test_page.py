@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -75,3 +77,35 @@ def test_a_session_naming_someone_elses_conversation_starts_a_new_one(citizen, s
     mine = Conversation.objects.exclude(pk=theirs.pk).get()
     assert mine.owner == citizen.user
     assert Conversation.objects.get(pk=theirs.pk).owner == staff_member.user
+
+
+def test_every_citizen_page_but_the_assistant_carries_the_chat_panel(citizen):
+    from apps.chat.models import Conversation
+
+    browser = Client()
+    for path in ("/", "/concerns/new/", "/concerns/track/", "/accounts/sign-in/"):
+        page = browser.get(path).content.decode()
+        assert "data-chat-panel" in page and 'data-session-url="/assistant/session/"' in page, path
+        assert 'action="/assistant/"' in page, path  # without JavaScript the form posts there
+    assert not Conversation.objects.exists()  # showing the panel writes nothing
+    assert "data-chat-panel" not in browser.get("/assistant/").content.decode()
+
+
+def test_the_panel_opens_the_browsers_conversation_with_its_last_messages():
+    from apps.chat.models import Conversation
+    from apps.chat.views import PANEL_HISTORY
+
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get("/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    assert browser.post("/assistant/session/").status_code == 403  # CSRF, as any form
+    assert browser.get("/assistant/session/").status_code == 405
+    opened = browser.post("/assistant/session/", HTTP_X_CSRFTOKEN=token).json()
+    assert opened["messages"] == []
+    conversation = Conversation.objects.get(pk=opened["session_id"])
+    for index in range(PANEL_HISTORY):
+        conversation.messages.create(role="user", content=f"question {index}")
+    again = browser.post("/assistant/session/", HTTP_X_CSRFTOKEN=token).json()
+    assert again["session_id"] == opened["session_id"]
+    assert [m["content"] for m in again["messages"]] == [f"question {i}" for i in range(PANEL_HISTORY)]
+    assert Client().post("/assistant/session/").json()["session_id"] != opened["session_id"]  # another browser
