@@ -68,6 +68,8 @@ class Env:
     def _integer(name: str, value: str, minimum: int | None, maximum: int) -> int:
         if not _INTEGER.fullmatch(value):
             raise ImproperlyConfigured(f"Environment variable {name} must be an integer, got {value[:40]!r}.")
+        if len(value.lstrip("-")) > 18:  # int() refuses thousands of digits, without naming the variable
+            raise ImproperlyConfigured(f"Environment variable {name} must be at most {maximum}, got {value[:40]}….")
         number = int(value)
         if minimum is not None and number < minimum:
             raise ImproperlyConfigured(f"Environment variable {name} must be at least {minimum}, got {number}.")

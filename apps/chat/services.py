@@ -152,6 +152,8 @@ class Prepared:
     engine: str = "embedded"
     fallback_reason: str = ""
     text: str = field(default="")
+    # answer_chunks ran to its end: ``text`` is the whole answer as it will be stored.
+    complete: bool = False
     # exchange_run's single transaction: the conversation is still locked and not yet saved,
     # so exchange_finish saves it once instead of locking and saving it again.
     conversation_unsaved: bool = False
@@ -293,21 +295,29 @@ def answer_chunks(prepared: Prepared, *, shown: bool = True) -> Iterator[str]:
             written = "".join(produced)
             prepared.text = _with_postscript(written, prepared.reply)
             rest = prepared.text[len(written) :] if shown else prepared.text
+            prepared.complete = True
             if rest:
                 yield rest
             return
     yield from _embedded_chunks(prepared)
+    prepared.complete = True
 
 
 def exchange_finish_abandoned(*, prepared: Prepared, sent: str) -> Message:
     """exchange_finish for a stream that ended before its answer was stored (the client
     left, or something failed after the question was): so that no question stays without
-    an answer in the history. An LLM answer is kept as far as it was sent; the embedded
-    one is known in full."""
-    if prepared.engine.startswith("llm:"):
+    an answer in the history. A whole answer is stored as it is; an LLM answer cut short is
+    kept as far as it was sent; otherwise the embedded answer, which is known in full.
+
+    A finish cancelled by the client's leaving may still have run to its end in its
+    thread: then its answer is the one, and none is added."""
+    stored = Message.objects.filter(reply_to=prepared.user_message, role=Role.ASSISTANT).first()
+    if stored is not None:
+        return stored
+    if not prepared.complete and prepared.engine.startswith("llm:") and sent:
         prepared.engine = llm.llm_label() + " (interrupted)"
         prepared.text = _with_postscript(sent + INTERRUPTED, prepared.reply)
-    else:
+    elif not prepared.complete:
         prepared.engine, prepared.text = "embedded", _with_postscript(prepared.reply.text, prepared.reply)
     return exchange_finish(prepared=prepared)
 

@@ -3,16 +3,18 @@ JavaScript the widget streams answers over SSE instead."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import NotFound
 
 from apps.chat import services
-from apps.chat.models import Conversation
+from apps.chat.models import Conversation, ConversationStatus
 from apps.core.net import client_ip
 from apps.core.ratelimit import hit
 
@@ -25,10 +27,19 @@ def adopt_anonymous_conversation(sender: Any, request: HttpRequest | None, user:
     data (under a new key), and only this browser's session names the conversation."""
     session = getattr(request, "session", None)
     conversation_id = session.get(SESSION_KEY) if session is not None else None
-    if conversation_id:
-        Conversation.objects.filter(pk=conversation_id, owner=None, api_key=None).exclude(anonymous_key="").update(
-            owner=user, anonymous_key=""
-        )
+    if not conversation_id:
+        return
+    # Only a conversation still going on: on a shared computer an earlier visitor's (which
+    # may hold what they reported) must not become the account of whoever signs in next.
+    recent = timezone.now() - timedelta(minutes=settings.CHAT_IDLE_MINUTES)
+    adopted = (
+        Conversation.objects.filter(pk=conversation_id, owner=None, api_key=None, updated_at__gte=recent)
+        .exclude(anonymous_key="")
+        .exclude(status=ConversationStatus.CLOSED)
+        .update(owner=user, anonymous_key="")
+    )
+    if not adopted:
+        session.pop(SESSION_KEY, None)
 
 
 def _page_conversation(request: HttpRequest) -> Conversation:
@@ -67,7 +78,6 @@ def assistant_page(request: HttpRequest) -> HttpResponse:
             "conversation": conversation,
             "chat_messages": messages,
             "error": error,
-            "max_length": settings.CHAT_MAX_MESSAGE_LENGTH,
         },
         status=400 if error else 200,
     )

@@ -12,6 +12,19 @@ from rest_framework.settings import api_settings
 NON_FIELD_ERRORS_KEY = api_settings.NON_FIELD_ERRORS_KEY
 
 
+def json_type(value: Any) -> str:
+    """What a parsed JSON value is called in JSON, for error messages an API client reads."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list | tuple) else "object" if isinstance(value, Mapping) else "value"
+
+
 class StrictSerializer(serializers.Serializer):
     """Rejects unknown fields so a typo is an error, not a silently ignored value.
 
@@ -23,7 +36,7 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, Mapping):
-            error = [ErrorDetail(f"Expected an object, got {type(data).__name__}.", code="invalid")]
+            error = [ErrorDetail(f"Expected an object, got {json_type(data)}.", code="invalid")]
             # Nested: the error belongs to the field; top level: DRF needs a mapping.
             raise serializers.ValidationError(error if self.parent is not None else {NON_FIELD_ERRORS_KEY: error})
         errors: dict[str, Any] = {}

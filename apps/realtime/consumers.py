@@ -40,7 +40,6 @@ import logging
 from collections import deque
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -52,6 +51,7 @@ from apps.chat import services as chat
 from apps.chat.api.serializers import MessageSerializer
 from apps.chat.api.views import answer_payload
 from apps.chat.engine.agents import AGENTS
+from apps.chat.streaming import AnswerStream
 from apps.core.envelope import utc_now_iso
 from apps.core.exceptions import describe
 from apps.realtime import frames
@@ -239,18 +239,22 @@ class AgentChatConsumer(EnvelopeConsumer):
             conversation=self.conversation, user=self.identity.user, text=text, user_message_id=user_message_id
         )
         agent = {"agent_id": prepared.agent_id, "agent_name": AGENTS[prepared.agent_id]["name"]}
-        chunks = chat.answer_chunks(prepared)
-        next_chunk = sync_to_async(lambda: next(chunks, None), thread_sensitive=False)
+        # Without ``stream`` no piece is shown, so an LLM answer that breaks off is replaced
+        # by the embedded one; and the answer is stored even if the socket goes meanwhile.
+        answering = AnswerStream(prepared, shown=stream, database=database_sync_to_async)
         index = 0
-        while (piece := await next_chunk()) is not None:
-            if stream:
-                await self.reply(
-                    "agent_response_chunk",
-                    {**agent, "chunk": piece, "index": index, "user_message_id": str(prepared.user_message.pk)},
-                    frame,
-                )
-            index += 1
-        answer = await database_sync_to_async(chat.exchange_finish)(prepared=prepared)
+        try:
+            async for piece in answering.pieces():
+                if stream:
+                    await self.reply(
+                        "agent_response_chunk",
+                        {**agent, "chunk": piece, "index": index, "user_message_id": str(prepared.user_message.pk)},
+                        frame,
+                    )
+                index += 1
+            answer = await answering.finish()
+        finally:
+            await answering.settle()
         await self.reply("agent_response", {**answer_payload(prepared, answer), "chunks": index}, frame)
 
     def investigation_id(self, frame: dict[str, Any]) -> str | None:

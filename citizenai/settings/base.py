@@ -196,7 +196,7 @@ CELERY_BEAT_SCHEDULE["purge-webhook-events"] = {
 CHAT_MAX_MESSAGE_LENGTH = env.int("CHAT_MAX_MESSAGE_LENGTH", 1000, minimum=1)
 # Below this intent confidence a turn counts as "unsure"; two in a row go to a person.
 CHAT_LOW_CONFIDENCE = float(env.int("CHAT_LOW_CONFIDENCE_PERCENT", 40, minimum=0, maximum=100)) / 100
-CHAT_IDLE_MINUTES = env.int("CHAT_IDLE_MINUTES", 30, minimum=1)
+CHAT_IDLE_MINUTES = env.int("CHAT_IDLE_MINUTES", 30, minimum=1, maximum=10 * 365 * 24 * 60)  # a timedelta
 LLM_BASE_URL = env.url("LLM_BASE_URL", ("http", "https"))
 LLM_MODEL = env.str("LLM_MODEL", "")
 LLM_API_KEY = env.str("LLM_API_KEY", "")

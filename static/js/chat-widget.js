@@ -111,7 +111,8 @@
 
     // Enter sends, Shift+Enter starts a new line (the hint under the field says so).
     input.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      // 229: Safari's Enter that ends an IME composition, with isComposing already false.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
         event.preventDefault();
         if (!button.disabled) { form.requestSubmit ? form.requestSubmit(button) : button.click(); }
       }
@@ -119,8 +120,12 @@
 
     form.addEventListener("submit", function (event) {
       var text = input.value.trim();
-      if (!text) { return; }
-      event.preventDefault();
+      event.preventDefault(); // even when blank: posting would leave the page (and a half-filled form)
+      if (!text) {
+        status.textContent = "Please type a message.";
+        input.focus();
+        return;
+      }
       input.value = "";
       input.focus(); // not left on a button that is about to be disabled
       button.disabled = true;

@@ -91,7 +91,10 @@
       var frame;
       try { frame = JSON.parse(message.data); } catch (e) { return; }
       var data = frame.data || {};
-      if (self.busy) { self.arm(SILENCE_TIMEOUT_MS, silent); } else { self.disarm(); }
+      // The server's keep-alive pings say the socket lives, not that an answer comes.
+      if (frame.type !== "ping") {
+        if (self.busy) { self.arm(SILENCE_TIMEOUT_MS, silent); } else { self.disarm(); }
+      }
       if (frame.type === "connection") {
         opened = true;
         self.ready = true;

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -21,6 +20,7 @@ from apps.chat import selectors, services
 from apps.chat.api import serializers as s
 from apps.chat.engine.agents import AGENTS
 from apps.chat.models import Message
+from apps.chat.streaming import AnswerStream
 from apps.core.api.base import ApiView
 from apps.core.context import current_request_id, request_id_var
 from apps.core.envelope import utc_now_iso
@@ -274,20 +274,18 @@ async def stream_events(
     conversation: Any, user: Any, text: str, user_message_id: Any, request_id: str
 ) -> AsyncIterator[bytes]:
     """The event stream. Database work and the (optional) LLM run in threads so the event
-    loop keeps sending. Once the question is stored its answer is too, even when the client
-    leaves halfway or the stream fails (services.exchange_finish_abandoned)."""
+    loop keeps sending; apps.chat.streaming stores the answer even when the client leaves."""
     # The middleware's request id is gone by the time the body is sent: the log lines of the
     # stream keep it.
     token = request_id_var.set(request_id)
-    prepared: services.Prepared | None = None
-    answered = False
-    sent: list[str] = []
+    answering: AnswerStream | None = None
     try:
         yield sse({"type": "start", "timestamp": utc_now_iso(), "session_id": conversation.pk})
         yield sse({"type": "detecting", "message": "Understanding your message..."})
         prepared = await sync_to_async(services.exchange_prepare)(
             conversation=conversation, user=user, text=text, user_message_id=user_message_id
         )
+        answering = AnswerStream(prepared)
         yield sse(
             {
                 "type": "intent",
@@ -299,14 +297,9 @@ async def stream_events(
         yield sse(
             {"type": "agent_selected", "agent_id": prepared.agent_id, "agent_name": AGENTS[prepared.agent_id]["name"]}
         )
-        chunks = services.answer_chunks(prepared)
-        next_chunk = sync_to_async(lambda: next(chunks, None), thread_sensitive=False)
-        while (piece := await next_chunk()) is not None:
+        async for piece in answering.pieces():
             yield sse({"type": "chunk", "content": piece})
-            sent.append(piece)
-        answer = await sync_to_async(services.exchange_finish)(prepared=prepared)
-        answered = True
-        payload = answer_payload(prepared, answer)
+        payload = answer_payload(prepared, await answering.finish())
         yield sse(
             {
                 "type": "complete",
@@ -322,12 +315,7 @@ async def stream_events(
         log_unhandled(exc)
         yield sse({"type": "error", "message": "Sorry, something went wrong while answering."})
     finally:
-        if prepared is not None and not answered:
-            try:  # shielded: a client that left cancels this task, not the saving of its answer
-                await asyncio.shield(
-                    sync_to_async(services.exchange_finish_abandoned)(prepared=prepared, sent="".join(sent))
-                )
-            except Exception as exc:
-                log_unhandled(exc)
+        if answering is not None:
+            await answering.settle()
         with suppress(ValueError):  # finalised in another context: nothing of ours to reset there
             request_id_var.reset(token)

@@ -72,9 +72,10 @@ RESUME = re.compile(
 CANCEL = re.compile(r"^\s*(please\s+)?(cancel|never ?mind|forget it|stop)(\s+(it|that|please))?\s*[.!]*\s*$", re.I)
 _LOCATION = re.compile(
     r"\b(?:on|at|in|near|outside|opposite|by|behind|beside|across from|in front of|next to|corner of)\s+"
-    # "in March", "on Monday" are times, not places.
+    # "in March", "on Monday", "in 2023" are times, not places ("March Street" is a place).
     r"(?!(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|English)\b)"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|English|\d{4})\b"
+    r"(?!\s+(?:[Ss]treet|[Ss]t|[Rr]oad|[Rr]d|[Aa]venue|[Aa]ve|[Ll]ane|[Ww]ay|[Ss]quare|[Pp]ark)\b))"
     r"((?:the\s+)?[A-Z0-9][\w'.-]*(?:\s+(?:[A-Z0-9][\w'.-]*|st|street|road|rd|avenue|ave|lane|way|and|&)){0,5})"
 )
 _ADDRESS = re.compile(
@@ -270,10 +271,16 @@ def _infer_category(text: str, categories: list[Category]) -> Category | None:
     return next((c for c in categories if c.code == code), None)
 
 
+_TRAILING_CONNECTOR = re.compile(r"(?:\s+(?:and|&))+$")
+
+
 def _find_place(text: str) -> tuple[str, re.Match[str]] | None:
     """An address ("42 Elm Street") or a capitalised place after a preposition ("near Oak Park")."""
     match = _ADDRESS.search(text) or _LOCATION.search(text)
-    return (match.group(0 if match.re is _ADDRESS else 1).strip(" .,"), match) if match else None
+    if match is None:
+        return None
+    place = _TRAILING_CONNECTOR.sub("", match.group(0 if match.re is _ADDRESS else 1).strip(" .,"))
+    return place, match
 
 
 def _extract_location(text: str) -> str | None:
@@ -448,23 +455,28 @@ def intake(turn: Turn) -> Reply:
         else:
             lead = "I still need a few words about what is wrong."
     elif awaiting == "submit_confirm":
-        if YES.search(text):
+        # A plain yes or no decides; anything more may correct the report first ("no, it is
+        # on 10 Baker Street" moves it, it does not drop it).
+        lead = "" if _plain(YES, text) or _plain(NO, text) else _correct(text, state, categories)
+        if not lead and YES.search(text):
             return _file(turn, state, categories)
-        if NO.search(text):
+        if not lead and NO.search(text):
             turn.conversation.state.pop("intake", None)
             return Reply("OK, I haven't filed anything. Tell me if you want to start again.", ["report_concern"])
-        lead = _correct(text, state, categories)
+        lead = lead or "Please answer yes to submit the report, or no to drop it."
 
     return _next_question(state, categories, lead=lead)
 
 
 def _correct(text: str, state: dict[str, Any], categories: list[Category]) -> str:
-    """Something other than yes or no to "Shall I submit it?": a correction of the place
-    ("actually it is on 10 Baker Street"), of the kind of problem, or more about it; the
-    summary is then shown again."""
-    if not _is_content(text):
-        return "Please answer yes to submit the report, or no to drop it."
-    place, rest = _split_location(text)
+    """More than a yes or no to "Shall I submit it?": a correction of the place ("actually
+    it is on 10 Baker Street"), of the kind of problem, or more about what is wrong; then
+    the summary is shown again. Returns what was updated, or "" when nothing was (the yes
+    or no it starts with then decides)."""
+    body = YES.sub("", NO.sub("", text, count=1), count=1).strip(" ,.!")
+    if not body or RESUME.search(body):
+        return ""
+    place, rest = _split_location(body)
     named = _infer_category(rest, categories)
     changed = []
     if place:
@@ -473,12 +485,10 @@ def _correct(text: str, state: dict[str, Any], categories: list[Category]) -> st
     if named is not None and named.code != state.get("category") and len(rest.split()) < CATEGORY_ANSWER_WORDS:
         state["category"] = named.code
         changed.append("the kind of problem")
-    elif not place and rest:
-        state["description"] = f"{state.get('description') or ''} {text}".strip()[:2000]
+    elif not place and _is_description(body) and not body.endswith("?"):  # a question adds nothing to it
+        state["description"] = f"{state.get('description') or ''} {body}".strip()[:2000]
         changed.append("the description")
-    if not changed:
-        return "Please answer yes to submit the report, or no to drop it."
-    return "I've updated " + " and ".join(changed) + "."
+    return "I've updated " + " and ".join(changed) + "." if changed else ""
 
 
 def _next_question(state: dict[str, Any], categories: list[Category], *, lead: str = "") -> Reply:

@@ -61,11 +61,31 @@ def stream_answer(*, question: str, passages: list[dict[str, str]]) -> Iterator[
         if response.status_code != 200:
             raise LLMError(f"provider answered HTTP {response.status_code}")
         try:
-            yield from _answer_pieces(response.iter_lines(), deadline)
+            yield from _answer_pieces(_lines(response.iter_content(chunk_size=None), deadline), deadline)
         except LLMError:
             raise
         except Exception as exc:  # whatever the wire brings (a reset, a body that is not text) is the provider's
             raise LLMError(f"provider stream failed: {type(exc).__name__}") from None
+
+
+# Longer than any chunk a provider sends: a line that grows past it is not an answer.
+MAX_LINE_BYTES = 256 * 1024
+
+
+def _lines(received: Iterator[bytes], deadline: float) -> Iterator[bytes]:
+    """The lines of the body as its bytes arrive, with the deadline checked on each arrival
+    (requests' iter_lines checks nothing until a whole line is in, and keeps it all)."""
+    pending = b""
+    for data in received:
+        if time.monotonic() > deadline:
+            raise LLMError("provider took longer than LLM_ANSWER_SECONDS")
+        pending += data
+        *complete, pending = pending.split(b"\n")
+        yield from (line.rstrip(b"\r") for line in complete)
+        if len(pending) > MAX_LINE_BYTES:
+            raise LLMError("provider sent a line longer than any answer chunk")
+    if pending:
+        yield pending
 
 
 def _answer_pieces(lines: Iterator[bytes], deadline: float) -> Iterator[str]:
@@ -84,7 +104,10 @@ def _answer_pieces(lines: Iterator[bytes], deadline: float) -> Iterator[str]:
             ended = True
             break
         try:
-            choice = json.loads(data)["choices"][0]
+            choices = json.loads(data)["choices"]
+            if not choices:  # e.g. Azure's first chunk, with only content-filter results
+                continue
+            choice = choices[0]
             delta = (choice.get("delta") or {}).get("content")
             finish = choice.get("finish_reason")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
@@ -96,6 +119,8 @@ def _answer_pieces(lines: Iterator[bytes], deadline: float) -> Iterator[str]:
             delta, started = (held.lstrip(), True) if held.strip() else ("", False)
         if delta:
             room = settings.LLM_MAX_ANSWER_CHARS - length
+            if room <= 0:
+                raise LLMError("provider's answer exceeded LLM_MAX_ANSWER_CHARS")
             length += len(delta)
             yield delta[:room]
             if length > settings.LLM_MAX_ANSWER_CHARS:

@@ -12,10 +12,10 @@ from typing import Any
 
 
 class FakeLLM:
-    """``delay`` before the answer, ``gap`` between tokens; ``break_after`` tokens the
-    connection is cut; ``end`` is what closes a whole answer: the ``[DONE]`` line, a last
-    chunk with ``finish_reason`` "stop" or "length", or nothing. ``content_type`` None
-    sends none."""
+    """``delay`` before the answer, ``gap`` between tokens; ``first`` and ``raw`` are bytes
+    sent before and after the tokens; after ``break_after`` tokens the connection is cut;
+    ``end`` is what closes a whole answer: the ``[DONE]`` line, a last chunk with
+    ``finish_reason`` "stop" or "length", or nothing. ``content_type`` None sends none."""
 
     def __init__(
         self,
@@ -28,9 +28,11 @@ class FakeLLM:
         end: str = "[DONE]",
         content_type: str | None = "text/event-stream",
         raw: bytes = b"",
+        first: bytes = b"",
     ):
         self.tokens, self.status, self.delay, self.gap = tokens, status, delay, gap
         self.break_after, self.end, self.content_type, self.raw = break_after, end, content_type, raw
+        self.first = first
         self.requests: list[dict[str, Any]] = []
         fake = self
 
@@ -54,6 +56,7 @@ class FakeLLM:
                     self.send_header("Content-Type", fake.content_type)
                 self.send_header("Connection", "close")
                 self.end_headers()
+                self.wfile.write(fake.first)
                 for index, token in enumerate(fake.tokens):
                     if fake.break_after is not None and index >= fake.break_after:
                         self.wfile.flush()

@@ -660,3 +660,42 @@ def test_intake_takes_corrections_before_submitting(citizen):
     assert concern.location == "10 Baker Street"
     assert concern.description.endswith("The hole is deep and has already damaged two cars")
     assert concern.category.code == "roads"
+
+
+@pytest.mark.parametrize(
+    "correction",
+    ["No, it is on 10 Baker Street", "ok but it is on 10 Baker Street", "Right next to the school on 10 Baker Street"],
+)
+def test_intake_a_correction_starting_with_yes_or_no_moves_the_report(citizen, correction):
+    say(citizen, "I want to report a pothole on 8 Baker Street", session_id="fix2")
+    say(citizen, "yes", session_id="fix2")
+    moved = say(citizen, correction, session_id="fix2")
+    assert "updated the location" in moved["response"] and "10 Baker Street" in moved["response"]
+    assert Concern.objects.count() == 0
+    say(citizen, "yes", session_id="fix2")
+    assert Concern.objects.get().location.endswith("10 Baker Street")
+
+
+def test_intake_a_question_at_the_summary_is_not_added_to_the_report(citizen):
+    say(citizen, "I want to report a pothole on 8 Baker Street", session_id="ask")
+    say(citizen, "yes", session_id="ask")
+    asked = say(citizen, "hmm when will it be fixed, do you know?", session_id="ask")
+    assert "please answer yes" in asked["response"].lower()
+    say(citizen, "yes please", session_id="ask")
+    assert "when will it be fixed" not in Concern.objects.get().description
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("The lamp broke in 2023 and nobody fixed it", None),
+        ("in March the light broke", None),
+        ("a pothole in June Avenue", "June Avenue"),
+        ("a tree down in Central Park and the path is blocked", "Central Park"),
+        ("bins on 5 Park Lane", "5 Park Lane"),
+    ],
+)
+def test_intake_places_are_told_from_times(text, place):
+    from apps.chat.engine.agents import _extract_location
+
+    assert _extract_location(text) == place

@@ -354,3 +354,58 @@ def test_a_stream_that_fails_reports_in_band_and_keeps_the_request_id(citizen, m
     assert seen == [response["X-Request-ID"]]
     answer = stored_answer("fails")  # the question is not left without an answer
     assert "8:30 am to 5:00 pm" in answer.content
+
+
+def test_the_answer_deadline_holds_within_a_line():
+    """A provider dripping bytes without a newline was only checked once a line was whole."""
+    import time as clock
+
+    from apps.chat.engine import llm
+
+    def drip():
+        while True:
+            clock.sleep(0.2)
+            yield b"d"
+
+    started = clock.monotonic()
+    with pytest.raises(llm.LLMError, match="LLM_ANSWER_SECONDS"):
+        list(llm._lines(drip(), clock.monotonic() + 0.5))
+    assert clock.monotonic() - started < 5
+    with pytest.raises(llm.LLMError, match="longer than any"):
+        list(llm._lines(iter([b"x" * (llm.MAX_LINE_BYTES + 1)]), clock.monotonic() + 60))
+    assert list(llm._lines(iter([b"data: a\r\nda", b"ta: b\n\n", b"tail"]), clock.monotonic() + 60)) == [
+        b"data: a",
+        b"data: b",
+        b"",
+        b"tail",
+    ]
+
+
+def test_a_chunk_without_choices_is_skipped(citizen):
+    """Azure OpenAI's first chunk carries only content-filter results."""
+    first = b'data: {"choices": [], "prompt_filter_results": []}\n\n'
+    with fake_llm(tokens=["Open ", "at 8:30."], first=first) as llm, llm_settings(llm.base_url):
+        data = ask(citizen)
+    assert (data["response"], data["metadata"]["engine"]) == ("Open at 8:30.", "llm:city-model")
+
+
+def test_an_answer_at_the_length_limit_sends_no_empty_chunk(citizen):
+    with fake_llm(tokens=["abcde", "fghij", "klm"]) as llm, llm_settings(llm.base_url, LLM_MAX_ANSWER_CHARS=10):
+        events = stream(citizen)
+    chunks = [e["content"] for e in events if e["type"] == "chunk"]
+    assert "" not in chunks
+    assert "".join(chunks) == "abcdefghij …"
+
+
+def test_an_abandoned_stream_keeps_a_whole_answer_and_adds_none_twice(citizen):
+    from apps.chat import services
+
+    conversation = Conversation.objects.create(id="left-2", owner=citizen.user)
+    with fake_llm(tokens=["City Hall opens at 8:30."]) as llm, llm_settings(llm.base_url):
+        whole = services.exchange_prepare(conversation=conversation, user=citizen.user, text=OFFICE_HOURS)
+        sent = "".join(services.answer_chunks(whole))  # all of it went out, then the client left
+    answer = services.exchange_finish_abandoned(prepared=whole, sent=sent)
+    assert (answer.content, answer.metadata["engine"]) == ("City Hall opens at 8:30.", "llm:city-model")
+    again = services.exchange_finish_abandoned(prepared=whole, sent=sent)  # a finish that ran on after all
+    assert again.pk == answer.pk
+    assert Message.objects.filter(reply_to=whole.user_message).count() == 1

@@ -103,9 +103,49 @@ def test_the_panel_opens_the_browsers_conversation_with_its_last_messages():
     opened = browser.post("/assistant/session/", HTTP_X_CSRFTOKEN=token).json()
     assert opened["messages"] == []
     conversation = Conversation.objects.get(pk=opened["session_id"])
-    for index in range(PANEL_HISTORY):
+    for index in range(PANEL_HISTORY + 5):
         conversation.messages.create(role="user", content=f"question {index}")
     again = browser.post("/assistant/session/", HTTP_X_CSRFTOKEN=token).json()
     assert again["session_id"] == opened["session_id"]
-    assert [m["content"] for m in again["messages"]] == [f"question {i}" for i in range(PANEL_HISTORY)]
+    assert [m["content"] for m in again["messages"]] == [f"question {i}" for i in range(5, PANEL_HISTORY + 5)]
     assert Client().post("/assistant/session/").json()["session_id"] != opened["session_id"]  # another browser
+
+
+def test_signing_in_through_the_form_adopts_the_conversation(citizen):
+    from apps.chat.models import Conversation
+    from conftest import PASSWORD
+
+    browser = Client()
+    browser.post("/assistant/", {"message": "asked before signing in"})
+    assert (
+        browser.post("/accounts/sign-in/", {"identifier": citizen.user.username, "password": PASSWORD}).status_code
+        == 302
+    )
+    assert Conversation.objects.get().owner == citizen.user
+    assert "asked before signing in" in browser.get("/assistant/").content.decode()
+
+
+@pytest.mark.parametrize("left", ["long ago", "closed"])
+def test_an_earlier_visitors_conversation_is_not_adopted(citizen, left):
+    """A shared computer: what an earlier visitor asked must not join the next account."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from apps.chat.models import Conversation
+
+    browser = Client()
+    browser.post("/assistant/", {"message": "the earlier visitor's question"})
+    earlier = Conversation.objects.get()
+    if left == "closed":
+        Conversation.objects.filter(pk=earlier.pk).update(status="closed")
+    else:
+        stale = timezone.now() - timedelta(minutes=settings.CHAT_IDLE_MINUTES + 1)
+        Conversation.objects.filter(pk=earlier.pk).update(updated_at=stale)
+    browser.force_login(citizen.user)
+    page = browser.get("/assistant/").content.decode()
+    assert "the earlier visitor's question" not in page
+    earlier.refresh_from_db()
+    assert earlier.owner is None and earlier.anonymous_key
+    assert Conversation.objects.exclude(pk=earlier.pk).get().owner == citizen.user

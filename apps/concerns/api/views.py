@@ -21,7 +21,7 @@ from apps.core.filters import StrictFilterBackend
 from apps.core.pagination import EnvelopePagination
 from apps.core.permissions import Authenticated, Public, require, user_has
 from apps.core.responses import envelope, message
-from apps.core.serializers import NON_FIELD_ERRORS_KEY
+from apps.core.serializers import NON_FIELD_ERRORS_KEY, json_type
 
 CONTACT_FIELDS = ("email", "phone", "name")
 
@@ -33,7 +33,7 @@ def create_payload(request: Request) -> dict[str, Any]:
     if not isinstance(data, QueryDict):
         if not isinstance(data, dict):
             # As every other body that is not an object (StrictSerializer): a field error, 422.
-            error = f"Expected an object, got {type(data).__name__}."
+            error = f"Expected an object, got {json_type(data)}."
             raise serializers.ValidationError({NON_FIELD_ERRORS_KEY: [error]})
         return dict(data)
     payload: dict[str, Any] = {}

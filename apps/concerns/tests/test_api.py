@@ -149,6 +149,8 @@ class TestCreate:
         response = citizen.client.post(CONCERNS, body, content_type="application/json")
         error = assert_error(response, 422, "VALIDATION_ERROR")
         assert list(error["details"]) == ["non_field_errors"]
+        said = error["details"]["non_field_errors"][0]
+        assert said.startswith("Expected an object, got ") and "NoneType" not in said and "list" not in said
         assert counts() == before
 
 

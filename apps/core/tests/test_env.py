@@ -72,6 +72,8 @@ def test_int_maximum():
         Env({"N": "65536"}).int("N", 1, maximum=65535)
     with pytest.raises(ImproperlyConfigured, match=r"\bN\b.*at most 2147483647"):
         Env({"N": "99999999999999999999"}).int("N", 1)
+    with pytest.raises(ImproperlyConfigured, match=r"\bN\b.*at most 2147483647"):
+        Env({"N": "9" * 5000}).int("N", 1)  # past int()'s own digit limit
 
 
 def test_list_splits_and_trims():

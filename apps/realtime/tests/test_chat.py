@@ -317,3 +317,37 @@ async def test_chat_messages_spend_the_shared_api_budget(db, settings):
     assert error["error"]["details"]["tier"] == "anonymous"
     await still_open(socket)  # pings cost nothing from the API budget
     await socket.disconnect()
+
+
+# --- with an LLM provider ------------------------------------------------------------------
+
+
+def _knowledge() -> None:
+    from apps.knowledge.content import ARTICLES
+    from apps.knowledge.models import Article
+
+    for item in ARTICLES:
+        Article.objects.get_or_create(title=item["title"], defaults=item)
+
+
+def _llm(base_url: str):
+    from django.test import override_settings
+
+    return override_settings(LLM_BASE_URL=base_url, LLM_MODEL="city-model", LLM_API_KEY="sk-test")
+
+
+@run_async
+async def test_an_unstreamed_answer_that_breaks_off_is_the_embedded_one(citizen):
+    """stream=False showed nobody the provider's part, so it is not kept cut short."""
+    from apps.chat.tests.fake_llm import fake_llm
+
+    await database_sync_to_async(_knowledge)()
+    with fake_llm(tokens=["City Hall ", "opens "], end="") as llm, _llm(llm.base_url):
+        socket, _ = await open_session(f"/api/v1/ws/chat/llm-quiet?token={citizen.secret}")
+        await socket.send_json_to(
+            {"type": "chat_message", "data": {"message": "What are your office hours?", "stream": False}}
+        )
+        answer = await receive_type(socket, "agent_response", timeout=CHAT_TIMEOUT)
+        await socket.disconnect()
+    assert answer["data"]["metadata"]["engine"] == "embedded"
+    assert "8:30 am to 5:00 pm" in answer["data"]["message"]

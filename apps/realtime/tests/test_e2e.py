@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
@@ -121,3 +122,58 @@ def test_concern_created_on_one_process_reaches_a_socket_on_another(tmp_path):
                     raise
         finally:
             delete_redis_keys(url, prefix)
+
+
+STORED_ANSWER = """
+from apps.chat.models import Message
+m = Message.objects.filter(conversation_id="ws-gone", role="assistant").first()
+n = Message.objects.filter(conversation_id="ws-gone").count()
+print("none" if m is None else f"{n}|" + m.metadata["engine"] + "|" + m.content)
+"""
+
+
+def test_a_socket_that_goes_midway_still_gets_its_answer_stored(tmp_path):
+    """The socket closes while the provider is still writing: the answer is stored (whole,
+    or as far as it was sent if Daphne cancels the consumer first), not lost."""
+    from apps.chat.tests.fake_llm import fake_llm
+
+    tokens = ["City ", "Hall ", "opens ", "at ", "8:30 ", "on ", "weekdays."]
+    with fake_llm(tokens=tokens, gap=2.5) as llm, fresh_database() as database_url:
+        env = server_env(
+            DATABASE_URL=database_url,
+            VAR_DIR=str(tmp_path),
+            RATE_LIMIT_ENABLED="false",
+            LLM_BASE_URL=llm.base_url,
+            LLM_MODEL="city-model",
+        )
+        manage(env, "migrate", "--noinput")
+        manage(env, "load_demo")
+        keys = {
+            line.split()[1]: line.split()[3]
+            for line in manage(env, "shell", "-c", CREATE_USERS).splitlines()
+            if line.startswith("KEY ")
+        }
+        with running_servers(env, count=1) as (server,):
+            url = server.url.replace("http://", "ws://") + f"/api/v1/ws/chat/ws-gone?token={keys['it-citizen']}"
+
+            async def leave_midway() -> None:
+                async with connect(url, open_timeout=10) as socket:
+                    assert (await frame(socket))["type"] == "connection"
+                    await socket.send(
+                        json.dumps({"type": "chat_message", "data": {"message": "What are your office hours?"}})
+                    )
+                    while (chunk := await frame(socket, timeout=20))["type"] != "agent_response_chunk":
+                        pass
+                    assert chunk["data"]["chunk"] == "City "
+
+            asyncio.run(leave_midway())
+            deadline = time.monotonic() + 40
+            while (stored := manage(env, "shell", "-c", STORED_ANSWER).strip().splitlines()[-1]) == "none":
+                assert time.monotonic() < deadline, "no answer was stored"
+                time.sleep(1)
+    count, engine, content = stored.split("|", 2)
+    assert count == "2"  # the question and one answer
+    # Whole if the consumer outlived the socket long enough, else as far as it was sent.
+    assert (engine, content) == ("llm:city-model", "".join(tokens)) or (
+        engine == "llm:city-model (interrupted)" and content.startswith("City ") and content.endswith(" …")
+    ), (engine, content)
