@@ -88,6 +88,15 @@ def server_env(**variables: str) -> dict[str, str]:
     return environ
 
 
+def demo_env(database_url: str, var_dir: str, **variables: str) -> dict[str, str]:
+    """server_env on a migrated ``database_url`` with the demo data (categories, articles,
+    personas), rate limiting off, ``variables`` on top."""
+    env = server_env(DATABASE_URL=database_url, VAR_DIR=var_dir, RATE_LIMIT_ENABLED="false", **variables)
+    manage(env, "migrate", "--noinput")
+    manage(env, "load_demo")
+    return env
+
+
 def manage(env: Mapping[str, str], *args: str, timeout: float = 300) -> str:
     """Run ``manage.py`` with ``args``; its stdout, or an AssertionError with its output."""
     result = subprocess.run(

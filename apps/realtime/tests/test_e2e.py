@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.servers import (
     delete_redis_keys,
+    demo_env,
     fresh_database,
     http,
     manage,
@@ -139,15 +140,7 @@ def test_a_socket_that_goes_midway_still_gets_its_answer_stored(tmp_path):
 
     tokens = ["City ", "Hall ", "opens ", "at ", "8:30 ", "on ", "weekdays."]
     with fake_llm(tokens=tokens, gap=2.5) as llm, fresh_database() as database_url:
-        env = server_env(
-            DATABASE_URL=database_url,
-            VAR_DIR=str(tmp_path),
-            RATE_LIMIT_ENABLED="false",
-            LLM_BASE_URL=llm.base_url,
-            LLM_MODEL="city-model",
-        )
-        manage(env, "migrate", "--noinput")
-        manage(env, "load_demo")
+        env = demo_env(database_url, str(tmp_path), LLM_BASE_URL=llm.base_url, LLM_MODEL="city-model")
         keys = {
             line.split()[1]: line.split()[3]
             for line in manage(env, "shell", "-c", CREATE_USERS).splitlines()
