@@ -60,3 +60,9 @@ def exchange_item(message: Message) -> dict[str, Any]:
         "sentiment": message.sentiment,
         "agent_id": answer.agent_id if answer else None,
     }
+
+
+def conversation_last_messages(*, conversation: Conversation, count: int) -> list[dict[str, Any]]:
+    """The last ``count`` messages, oldest first, as role and content."""
+    recent = conversation.messages.order_by("-created_at", "-id").values("role", "content")[:count]
+    return list(reversed(recent))

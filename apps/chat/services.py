@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -119,6 +120,20 @@ def _owned(principal: Principal, conversation: Conversation) -> Conversation:
     if not principal.owns(conversation):
         raise NotFound("No conversation with this id.")
     return conversation
+
+
+def conversation_adopt(*, session_id: str, user: Any) -> bool:
+    """Makes an anonymous conversation the user's who just signed in from its browser; only
+    one still going on: on a shared computer an earlier visitor's (which may hold what they
+    reported) must not become the account of whoever signs in next."""
+    recent = timezone.now() - timedelta(minutes=settings.CHAT_IDLE_MINUTES)
+    adopted = (
+        Conversation.objects.filter(pk=session_id, owner=None, api_key=None, updated_at__gte=recent)
+        .exclude(anonymous_key="")
+        .exclude(status=ConversationStatus.CLOSED)
+        .update(owner=user, anonymous_key="")
+    )
+    return adopted > 0
 
 
 def conversation_get(*, principal: Principal, session_id: str) -> Conversation:

@@ -3,18 +3,16 @@ JavaScript the widget streams answers over SSE instead."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import NotFound
 
-from apps.chat import services
-from apps.chat.models import Conversation, ConversationStatus
+from apps.chat import selectors, services
+from apps.chat.models import Conversation
 from apps.core.net import client_ip
 from apps.core.ratelimit import hit
 
@@ -29,15 +27,7 @@ def adopt_anonymous_conversation(sender: Any, request: HttpRequest | None, user:
     conversation_id = session.get(SESSION_KEY) if session is not None else None
     if not conversation_id:
         return
-    # Only a conversation still going on: on a shared computer an earlier visitor's (which
-    # may hold what they reported) must not become the account of whoever signs in next.
-    recent = timezone.now() - timedelta(minutes=settings.CHAT_IDLE_MINUTES)
-    adopted = (
-        Conversation.objects.filter(pk=conversation_id, owner=None, api_key=None, updated_at__gte=recent)
-        .exclude(anonymous_key="")
-        .exclude(status=ConversationStatus.CLOSED)
-        .update(owner=user, anonymous_key="")
-    )
+    adopted = services.conversation_adopt(session_id=conversation_id, user=user)
     if not adopted:
         session.pop(SESSION_KEY, None)
 
@@ -94,5 +84,5 @@ def assistant_session(request: HttpRequest) -> JsonResponse:
     it, with its last messages."""
     conversation = _page_conversation(request)
     request.session[SESSION_KEY] = conversation.pk
-    recent = conversation.messages.order_by("-created_at", "-id").values("role", "content")[:PANEL_HISTORY]
-    return JsonResponse({"session_id": conversation.pk, "messages": list(reversed(recent))})
+    recent = selectors.conversation_last_messages(conversation=conversation, count=PANEL_HISTORY)
+    return JsonResponse({"session_id": conversation.pk, "messages": recent})
