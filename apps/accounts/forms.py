@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from apps.accounts import services
 from apps.accounts.models import User
+from apps.accounts.roles import Tier
 
 
 class SignInForm(forms.Form):
@@ -49,7 +50,13 @@ class ApiKeyForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, may_choose_tier: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A datetime-local value has no zone: it is read in the site's, which the page names.
         self.fields["expires_at"].help_text = f"In {timezone.get_current_timezone_name()} time, as the table above."
+        if may_choose_tier:  # administrators, as on POST /api/v1/auth/api-keys
+            self.fields["tier"] = forms.ChoiceField(
+                label="Rate-limit tier",
+                required=False,
+                choices=[("", "Your own tier"), *Tier.choices],
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 
 def _check_password(password: str, user: User) -> None:
+    if user.email and user.username.lower() == user.email.lower():
+        # The username is the address (a sign-up without one): compared as the address, so a
+        # refusal names the e-mail address the form asked for, not a "username" it never showed.
+        user = copy.copy(user)
+        user.username = ""
     try:
         validate_password(password, user)
     except ValidationError as exc:

@@ -105,14 +105,18 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 SUBMITTED_KEY_FORMS = "api_key_forms_submitted"  # the last few form_ids that created a key
 
 
-def _fresh_key_form() -> ApiKeyForm:
-    return ApiKeyForm(initial={"form_id": secrets.token_urlsafe(16)})
+def _fresh_key_form(*, may_choose_tier: bool) -> ApiKeyForm:
+    return ApiKeyForm(initial={"form_id": secrets.token_urlsafe(16)}, may_choose_tier=may_choose_tier)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
-    form = ApiKeyForm(request.POST) if request.method == "POST" else _fresh_key_form()
+    may_choose_tier = "users.manage" in request.user.permissions
+    if request.method == "POST":
+        form = ApiKeyForm(request.POST, may_choose_tier=may_choose_tier)
+    else:
+        form = _fresh_key_form(may_choose_tier=may_choose_tier)
     new_secret = None
     if request.method == "POST" and form.is_valid():
         form_id = form.cleaned_data["form_id"]
@@ -122,7 +126,10 @@ def account(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:account")
         try:
             key, new_secret = services.api_key_create(
-                user=request.user, name=form.cleaned_data["name"], expires_at=form.cleaned_data["expires_at"]
+                user=request.user,
+                name=form.cleaned_data["name"],
+                tier=form.cleaned_data.get("tier") or None,
+                expires_at=form.cleaned_data["expires_at"],
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
@@ -132,7 +139,7 @@ def account(request: HttpRequest) -> HttpResponse:
             if form_id:
                 request.session[SUBMITTED_KEY_FORMS] = [*submitted[-19:], form_id]
             messages.success(request, f"API key “{key.name}” created. Copy it now: it will not be shown again.")
-            form = _fresh_key_form()
+            form = _fresh_key_form(may_choose_tier=may_choose_tier)
     context = {
         "form": form,
         "new_secret": new_secret,

@@ -103,6 +103,17 @@ def test_sign_up_with_weak_password_shows_the_error_on_the_field(db):
     assert not User.objects.filter(email="weak@example.org").exists()
 
 
+def test_a_password_like_the_address_is_refused_naming_the_address(db):
+    """The username is the address on sign-up: the refusal said "too similar to the username",
+    a field the form does not have."""
+    response = Client().post(SIGN_UP, {"name": "Robin", "email": "robinhood@example.org", "password": "robinhood1"})
+    assert response.status_code == 400
+    html = _html(response)
+    assert "too similar to the email address" in html
+    assert "username" not in html.lower()
+    assert not User.objects.exists()
+
+
 def test_several_errors_of_one_field_share_one_described_element(db):
     """Each error had the field's error id, so two errors made duplicate ids; the input's
     aria-describedby names the one element that holds them all. The title says Error."""
@@ -380,6 +391,23 @@ def test_create_api_key_with_expiry_on_the_account_page(db):
     assert response.status_code == 200
     assert _new_key_secret(_html(response))
     assert ApiKey.objects.get(user=user).expires_at > timezone.now() + timedelta(days=2)
+
+
+def test_administrators_choose_a_keys_tier_on_the_account_page(db):
+    client, user = signed_in_browser("admin", Role.ADMINISTRATOR)
+    assert 'name="tier"' in _html(client.get(ACCOUNT))
+    token = form_csrf_token(client, ACCOUNT)
+    response = client.post(ACCOUNT, {"name": "partner", "tier": "enterprise", "csrfmiddlewaretoken": token})
+    assert response.status_code == 200 and _new_key_secret(_html(response))
+    assert ApiKey.objects.get(user=user).tier == "enterprise"
+
+
+def test_others_get_their_own_tier_whatever_they_send(db):
+    client, user = signed_in_browser()
+    assert 'name="tier"' not in _html(client.get(ACCOUNT))
+    token = form_csrf_token(client, ACCOUNT)
+    client.post(ACCOUNT, {"name": "mine", "tier": "enterprise", "csrfmiddlewaretoken": token})
+    assert ApiKey.objects.get(user=user).tier == user.rate_tier != "enterprise"
 
 
 def test_the_expiry_field_names_the_time_zone_it_is_read_in(db):
