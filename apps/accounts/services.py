@@ -319,11 +319,16 @@ def _auth_sessions_revoke(sessions: QuerySet[AuthSession]) -> None:
 # --- API keys --------------------------------------------------------------------------
 
 
+def api_key_may_choose_tier(*, user: User) -> bool:
+    """Administrators give a key another rate-limit tier than their own; others may not."""
+    return "users.manage" in user.permissions
+
+
 def api_key_create(
     *, user: User, name: str, tier: str | None = None, expires_at: datetime | None = None
 ) -> tuple[ApiKey, str]:
     """A new key and its secret, which is returned once and never stored."""
-    if tier is not None and tier != user.rate_tier and "users.manage" not in user.permissions:
+    if tier is not None and tier != user.rate_tier and not api_key_may_choose_tier(user=user):
         raise PermissionDenied("Only administrators may choose a key's tier.")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": ["Must be in the future."]})

@@ -112,7 +112,7 @@ def _fresh_key_form(*, may_choose_tier: bool) -> ApiKeyForm:
 @login_required
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
-    may_choose_tier = "users.manage" in request.user.permissions
+    may_choose_tier = services.api_key_may_choose_tier(user=request.user)
     if request.method == "POST":
         form = ApiKeyForm(request.POST, may_choose_tier=may_choose_tier)
     else:

@@ -33,6 +33,7 @@ def adopt_anonymous_conversation(sender: Any, request: HttpRequest | None, user:
 
 
 def _page_conversation(request: HttpRequest) -> Conversation:
+    """The browser's conversation (created on first use), remembered in its session."""
     principal = services.principal_for(request)
     try:
         conversation, _ = services.conversation_get_or_create(
@@ -40,13 +41,13 @@ def _page_conversation(request: HttpRequest) -> Conversation:
         )
     except NotFound:  # the session names a conversation someone else holds: start anew
         conversation, _ = services.conversation_get_or_create(principal=principal, session_id=None)
+    request.session[SESSION_KEY] = conversation.pk
     return conversation
 
 
 @require_http_methods(["GET", "POST"])
 def assistant_page(request: HttpRequest) -> HttpResponse:
     conversation = _page_conversation(request)
-    request.session[SESSION_KEY] = conversation.pk
     error = ""
     if request.method == "POST":
         text = (request.POST.get("message") or "").strip()
@@ -83,6 +84,5 @@ def assistant_session(request: HttpRequest) -> JsonResponse:
     (the page itself writes nothing): the browser's conversation, as the assistant page sees
     it, with its last messages."""
     conversation = _page_conversation(request)
-    request.session[SESSION_KEY] = conversation.pk
     recent = selectors.conversation_last_messages(conversation=conversation, count=PANEL_HISTORY)
     return JsonResponse({"session_id": conversation.pk, "messages": recent})

@@ -313,11 +313,15 @@ def _note_details(text: str, state: dict[str, Any], *, naming: Category | None =
     if place and not state.get("location"):
         state["location"] = place[:255]
         noted.append(f"the location ({place})")
-    long_enough = naming is None or len(rest.split()) >= CATEGORY_ANSWER_WORDS
-    if rest and not state.get("description") and _is_description(rest) and long_enough:
+    if rest and not state.get("description") and _is_description(rest) and not (naming and _only_names(rest)):
         state["description"] = text[:2000]
         noted.append("your description")
     return ("Thanks, I've noted " + " and ".join(noted) + "." if noted else ""), rest
+
+
+def _only_names(text: str) -> bool:
+    """Whether an answer naming a category is too short to be more than that name."""
+    return len(text.split()) < CATEGORY_ANSWER_WORDS
 
 
 _REPORT_PREFIX = re.compile(
@@ -482,7 +486,7 @@ def _correct(text: str, state: dict[str, Any], categories: list[Category]) -> st
     if place:
         state["location"] = place[:255]
         changed.append("the location")
-    if named is not None and named.code != state.get("category") and len(rest.split()) < CATEGORY_ANSWER_WORDS:
+    if named is not None and named.code != state.get("category") and _only_names(rest):
         state["category"] = named.code
         changed.append("the kind of problem")
     elif not place and _is_description(body) and not body.endswith("?"):  # a question adds nothing to it
