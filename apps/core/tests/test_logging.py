@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from apps.core.logging import JsonFormatter, RequestIdFilter
+from apps.core.logging import JsonFormatter, RequestIdFilter, utc_timestamp
 
 
 def _line(record: logging.LogRecord) -> dict[str, object]:
@@ -52,3 +53,12 @@ def test_values_json_cannot_encode_are_written_as_text() -> None:
     )
     line = _line(record)
     assert (line["id"], line["n"]) == (str(key), "1.5")
+
+
+def test_timestamps_are_written_as_datetime_writes_them() -> None:
+    """Microseconds always, rounded as datetime rounds them, across second boundaries and
+    when the rounding carries into the next second."""
+    moments = [1_764_812_345 + i / 7 for i in range(50)] + [1_764_812_345.9999996, 1_764_812_346.0, 0.5]
+    for created in moments:
+        expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        assert utc_timestamp(created) == expected, created
