@@ -756,6 +756,18 @@ def profile(tracking: str, runs: int = 25) -> None:
 # --- main ----------------------------------------------------------------------------------
 
 
+def logged_errors(log: str) -> list[str]:
+    """Each ERROR line of a log, and each traceback as its last frame and exception."""
+    errors, lines = [], log.splitlines()
+    for index, line in enumerate(lines):
+        if '"level": "ERROR"' in line:
+            errors.append(line[:300])
+        elif line.startswith("Traceback"):
+            end = next((i for i in range(index + 1, len(lines)) if not lines[i].startswith(" ")), len(lines) - 1)
+            errors.append(" | ".join(part.strip() for part in lines[max(index, end - 2) : end + 1]))
+    return errors
+
+
 def main() -> None:
     require_wrk()
     with (
@@ -799,8 +811,7 @@ def main() -> None:
         finally:
             for server in servers:
                 server.stop()
-                log = server.log_path.read_text()
-                errors = [line for line in log.splitlines() if "Traceback" in line or '"level": "ERROR"' in line]
+                errors = logged_errors(server.log_path.read_text())
                 if errors:
                     print(
                         f"\n{server.log_path.name}: {len(errors)} errors logged, the first ones:",

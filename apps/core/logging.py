@@ -18,10 +18,8 @@ _encode = json.JSONEncoder(default=str).encode
 # for every record (the "Optimization" section of the logging HOWTO), about a fifth of the cost
 # of the access-log line each request writes at INFO.
 logging._srcfile = None
-# Nor the thread, process or multiprocessing name: LogRecord looks each one up for every
-# record, and no format here shows them. The access log line costs about a seventh of an
-# authenticated API request's CPU in a server (bench/foundation.py, LOG_LEVEL rows).
-logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+# (logging.logProcesses and logThreads stay on: they are global, and gunicorn's own lines
+# are formatted with %(process)d.)
 
 _second: tuple[int, str] = (-1, "")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,3 +63,10 @@ def test_timestamps_are_written_as_datetime_writes_them() -> None:
     for created in moments:
         expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         assert utc_timestamp(created) == expected, created
+
+
+def test_records_still_carry_the_process_and_thread_other_formats_show() -> None:
+    """gunicorn formats its own lines with %(process)d: this module must not switch the
+    lookups off for everyone."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
+    assert logging.Formatter("[%(process)d] %(threadName)s %(message)s").format(record).startswith(f"[{os.getpid()}] ")
