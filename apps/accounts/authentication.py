@@ -64,5 +64,26 @@ class BearerAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+TOKEN_MAX_LENGTH = 512  # a secret sent in a URL (?token=) longer than this is malformed
+
+
+class QueryTokenAuthentication(BaseAuthentication):
+    """``?token=<API key or access token>`` on a GET, for the one client that cannot send an
+    Authorization header: a browser's EventSource (GET /chat/stream), as the WebSockets take
+    ``?token=`` (seed 002). Only views that list it accept it, after the header and before the
+    cookie; the access log writes paths without their query strings."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        if request.method != "GET" or "token" not in request.query_params:
+            return None
+        secret = request.query_params.getlist("token")[-1].strip()
+        if not secret or len(secret) > TOKEN_MAX_LENGTH or not secret.isascii():
+            raise InvalidCredentials("The token parameter is empty or malformed.", "malformed")
+        return authenticate_bearer(secret)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
 class CsrfSessionAuthentication(SessionAuthentication):
     """The browser's session cookie, with Django's CSRF check on unsafe methods."""

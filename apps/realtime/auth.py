@@ -19,7 +19,7 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.conf import settings
 from django.utils.functional import LazyObject, empty
 
-from apps.accounts.authentication import authenticate_bearer
+from apps.accounts.authentication import TOKEN_MAX_LENGTH, authenticate_bearer
 from apps.accounts.models import ApiKey
 from apps.chat.services import Principal, anonymous_owner_key
 from apps.core.exceptions import InvalidCredentials
@@ -27,8 +27,6 @@ from apps.core.permissions import user_has
 from apps.core.ratelimit import credential_bucket
 
 ASGIApp = Any
-
-TOKEN_MAX_LENGTH = 512
 
 
 class Refused(Exception):

@@ -16,6 +16,11 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.authentication import (
+    BearerAuthentication,
+    CsrfSessionAuthentication,
+    QueryTokenAuthentication,
+)
 from apps.chat import selectors, services
 from apps.chat.api import serializers as s
 from apps.chat.engine.agents import AGENTS
@@ -233,6 +238,7 @@ class StreamView(ApiView):
     — or error. POST takes the JSON body; GET takes query parameters for EventSource."""
 
     permission_classes = CHAT_PERMISSIONS
+    authentication_classes = [BearerAuthentication, QueryTokenAuthentication, CsrfSessionAuthentication]
     content_negotiation_class = StreamNegotiation
 
     @extend_schema(request=s.MessageSerializer, responses={(200, "text/event-stream"): str}, auth=[])
@@ -240,7 +246,13 @@ class StreamView(ApiView):
         return self._stream(request, request.data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("message", str, required=True), OpenApiParameter("session_id", str)],
+        parameters=[
+            OpenApiParameter("message", str, required=True),
+            OpenApiParameter("session_id", str),
+            OpenApiParameter(
+                "token", str, description="An API key or access token, for EventSource, which cannot send headers."
+            ),
+        ],
         responses={(200, "text/event-stream"): str},
         auth=[],
     )

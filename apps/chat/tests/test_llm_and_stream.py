@@ -4,6 +4,7 @@ fallback; the SSE event order through the API."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from django.test import override_settings
@@ -12,6 +13,7 @@ from apps.chat.models import Conversation, Message
 from apps.chat.tests.fake_llm import fake_llm
 from apps.knowledge.content import ARTICLES
 from apps.knowledge.models import Article
+from conftest import PASSWORD, Api
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +145,66 @@ def test_sse_accepts_the_event_source_accept_header(stranger):
     refused = stranger.client.get("/api/v1/chat/stream", {"session_id": "sse-accept"}, HTTP_ACCEPT="text/event-stream")
     assert refused.status_code == 422  # the usual JSON envelope, whatever the client accepts
     assert refused.json()["error"]["code"]
+
+
+def test_sse_get_takes_a_token_parameter_for_event_source(citizen, stranger):
+    """EventSource cannot send Authorization: ?token= (an API key or an access token, as on
+    the WebSockets) makes the stream its owner's, so the conversation is theirs to read."""
+    access = stranger.post("/api/v1/auth/login", {"username": "citizen", "password": PASSWORD}).json()["data"]
+    for secret, session in ((citizen.secret, "sse-token-key"), (access["access_token"], "sse-token-access")):
+        response = Api().get("/api/v1/chat/stream", {"message": "hello", "session_id": session, "token": secret})
+        assert response.status_code == 200
+        assert [event["type"] for event in events_of(response)][-1] == "complete"
+        assert Conversation.objects.get(pk=session).owner == citizen.user
+        history = Api().get(f"/api/v1/chat/history?session_id={session}", HTTP_AUTHORIZATION=f"Bearer {secret}")
+        assert history.status_code == 200 and len(history.json()["data"]["messages"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("", "malformed"),
+        ("   ", "malformed"),
+        ("x" * 513, "malformed"),
+        ("caé_x", "malformed"),
+        ("cai_unknown", "unknown"),
+    ],
+)
+def test_a_bad_token_parameter_is_refused_not_anonymous(db, token, reason):
+    response = Api().get("/api/v1/chat/stream", {"message": "hello", "session_id": "sse-bad", "token": token})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "INVALID_API_KEY"
+    assert response.json()["error"]["details"]["reason"] == reason
+    assert not Conversation.objects.exists()
+
+
+def test_a_revoked_token_parameter_is_refused(citizen):
+    citizen.delete(f"/api/v1/auth/api-keys/{citizen.api_key.pk}")
+    response = Api().get("/api/v1/chat/stream", {"message": "hello", "session_id": "sse-rev", "token": citizen.secret})
+    assert response.status_code == 401
+    assert response.json()["error"]["details"]["reason"] == "revoked"
+
+
+def test_the_token_parameter_is_only_for_the_stream(citizen):
+    """Elsewhere (and on POST) a secret in the URL counts for nothing: the caller is anonymous."""
+    assert Api().get("/api/v1/auth/validate", {"token": citizen.secret}).status_code == 401
+    response = Api().post(
+        f"/api/v1/chat/stream?token={citizen.secret}", {"message": "hi", "session_id": "p"}, format="json"
+    )
+    assert response.status_code == 200
+    b"".join(response)
+    assert Conversation.objects.get(pk="p").owner is None
+
+
+def test_the_token_parameter_never_reaches_the_access_log(citizen, caplog):
+    with caplog.at_level(logging.INFO, logger="apps.access"):
+        response = Api().get(
+            "/api/v1/chat/stream", {"message": "hello", "session_id": "sse-log", "token": citizen.secret}
+        )
+        b"".join(response)
+    assert caplog.records and all(
+        citizen.secret not in record.getMessage() + str(record.__dict__) for record in caplog.records
+    )
 
 
 def test_sse_streams_llm_tokens(citizen):
