@@ -5,20 +5,26 @@ and replayed to every retry with the same key and body. A different body under t
 key, or a retry while the first is still running, is a 409. Only a success is kept: an
 error (a 422 for a field, a 404, a 5xx) changed nothing, every write being one transaction,
 so it releases the key and the client may send the corrected request under the same key.
-Keys belong to the caller and expire after IDEMPOTENCY_KEY_TTL.
+Keys belong to the caller and expire after IDEMPOTENCY_KEY_TTL. A streamed answer (POST
+/chat/stream) is kept once the whole of it has been sent, and replayed as one body; a stream
+the client left halfway releases the key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.request import Request
 
@@ -98,13 +104,62 @@ def idempotency_store(*, record: IdempotencyKey, response: Any, redact: tuple[st
     if response.status_code >= 400:
         record.delete()
         return
+    if isinstance(response, StreamingHttpResponse):
+        response.streaming_content = _kept_once_sent(record, response)
+        return
     if hasattr(response, "render") and not getattr(response, "is_rendered", True):
         response.render()
-    record.status_code = response.status_code
     content = bytes(response.content)
-    record.response_body = _redacted(content, redact) if redact else content
+    _keep(record, response.status_code, _redacted(content, redact) if redact else content, response)
+
+
+def _keep(record: IdempotencyKey, status: int, content: bytes, response: Any) -> None:
+    record.status_code = status
+    record.response_body = content
     record.content_type = response.get("Content-Type", "application/json")
     record.save(update_fields=["status_code", "response_body", "content_type"])
+
+
+def _kept_once_sent(record: IdempotencyKey, response: StreamingHttpResponse) -> Any:
+    """The response's stream, unchanged; what it sent is kept once it has all been sent, and
+    the key is released if it ends before (the client left, the server stopped)."""
+    source, status = response.streaming_content, response.status_code
+
+    def settle(sent: list[bytes], whole: bool) -> None:
+        if whole:
+            _keep(record, status, b"".join(sent), response)
+        else:
+            record.delete()
+
+    if response.is_async:
+
+        async def relay() -> AsyncIterator[bytes]:
+            sent: list[bytes] = []
+            whole = False
+            try:
+                async with aclosing(source) as parts:  # type: ignore[type-var]
+                    async for part in parts:
+                        sent.append(part)
+                        yield part
+                whole = True
+            finally:
+                # Shielded: a client that left cancels the task that runs this.
+                await asyncio.shield(sync_to_async(settle)(sent, whole))
+
+        return relay()
+
+    def relay_sync() -> Iterator[bytes]:
+        sent: list[bytes] = []
+        whole = False
+        try:
+            for part in source:  # type: ignore[union-attr]
+                sent.append(part)
+                yield part
+            whole = True
+        finally:
+            settle(sent, whole)
+
+    return relay_sync()
 
 
 def idempotency_replay(record: IdempotencyKey) -> HttpResponse:

@@ -3,6 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
+# Fetch Metadata values of a request this site made itself, or the user did (typed, bookmarked).
+_OWN_FETCH_SITES = frozenset({"same-origin", "none"})
+
 
 def client_ip(request: HttpRequest) -> str:
     """The caller's address. X-Forwarded-For is believed only for the number of proxies
@@ -24,3 +27,17 @@ def claims_bearer(header: bytes) -> bool:
     such header, never leaving the caller anonymous, which is what lets is_program_read
     skip the session for it."""
     return header[:6].lower() == b"bearer"
+
+
+def is_cross_site(request: HttpRequest) -> bool:
+    """Whether a browser made this request for another site (a link, a form, an image): by
+    its Sec-Fetch-Site header, or, from a browser too old to send one, by an Origin that is
+    neither this site's nor in CSRF_TRUSTED_ORIGINS. A request with neither header is no
+    browser's, so it cannot have been forged with someone's cookies."""
+    site = request.META.get("HTTP_SEC_FETCH_SITE")
+    if site is not None:
+        return site.lower() not in _OWN_FETCH_SITES
+    origin = request.META.get("HTTP_ORIGIN")
+    if not origin:
+        return False
+    return origin != f"{request.scheme}://{request.get_host()}" and origin not in settings.CSRF_TRUSTED_ORIGINS

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
+
+from apps.core.net import is_cross_site
 
 Public = AllowAny
 Authenticated = IsAuthenticated
@@ -32,3 +35,21 @@ def require(*permissions: str) -> type[BasePermission]:
 
     RequiresPermission.__name__ = "Requires_" + "_".join(p.replace(".", "_") for p in permissions)
     return RequiresPermission
+
+
+class NotCrossSiteOnCookies(BasePermission):
+    """For a GET that acts (GET /chat/stream, for EventSource, files reports and escalates):
+    another site could otherwise act with a visitor's cookies just by linking to it, since
+    SameSite=Lax cookies go with a top-level navigation and no CSRF check covers a GET. A
+    caller that sent its own credential (a header, ?token=) has nothing to forge."""
+
+    message = (
+        "A request from another site cannot act with this browser's cookies; "
+        "send an Authorization header or ?token= instead."
+    )
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.auth is None and is_cross_site(request._request):
+            # Raised, not returned: DRF would answer an anonymous caller 401, as if signing in helped.
+            raise PermissionDenied(self.message)
+        return True

@@ -31,7 +31,7 @@ from apps.core.context import current_request_id, request_id_var
 from apps.core.envelope import utc_now_iso
 from apps.core.exceptions import BadRequest, log_unhandled
 from apps.core.pagination import EnvelopePagination
-from apps.core.permissions import Public
+from apps.core.permissions import NotCrossSiteOnCookies, Public
 
 CHAT_PERMISSIONS = [Public]  # anonymous use is allowed for the citizen widget (rate-limited by IP)
 
@@ -238,8 +238,10 @@ class StreamView(ApiView):
     — or error. POST takes the JSON body; GET takes query parameters for EventSource."""
 
     permission_classes = CHAT_PERMISSIONS
+    method_permissions = {"GET": [*CHAT_PERMISSIONS, NotCrossSiteOnCookies]}
     authentication_classes = [BearerAuthentication, QueryTokenAuthentication, CsrfSessionAuthentication]
     content_negotiation_class = StreamNegotiation
+    http_method_names = ["get", "post", "options"]  # a HEAD (a link checker) must not start an exchange
 
     @extend_schema(request=s.MessageSerializer, responses={(200, "text/event-stream"): str}, auth=[])
     def post(self, request: Request) -> StreamingHttpResponse:
@@ -249,6 +251,8 @@ class StreamView(ApiView):
         parameters=[
             OpenApiParameter("message", str, required=True),
             OpenApiParameter("session_id", str),
+            OpenApiParameter("thread_id", str),
+            OpenApiParameter("user_message_id", str, description="Edit this earlier message (seed 003)."),
             OpenApiParameter(
                 "token", str, description="An API key or access token, for EventSource, which cannot send headers."
             ),
@@ -259,7 +263,7 @@ class StreamView(ApiView):
     def get(self, request: Request) -> StreamingHttpResponse:
         data = {
             key: request.query_params.get(key)
-            for key in ("message", "session_id", "thread_id")
+            for key in ("message", "session_id", "thread_id", "user_message_id")
             if key in request.query_params
         }
         return self._stream(request, data)

@@ -128,6 +128,74 @@ def test_a_pending_report_is_mentioned_after_the_llm_answer(citizen):
     assert events[-1]["suggested_actions"][:2] == ["continue_report", "cancel"]
 
 
+def test_a_stream_under_an_idempotency_key_is_answered_once_and_replayed(citizen):
+    """The retry of a stream that was sent whole replays it, without asking again; a key used
+    with another message is a 409 as anywhere else."""
+    body = {"message": "What are your office hours?", "session_id": "sse-idem"}
+    first = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    sent = b"".join(first)
+    assert first.status_code == 200 and [e["type"] for e in events_of([sent])][-1] == "complete"
+    retry = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert retry.status_code == 200 and retry["Idempotent-Replayed"] == "true"
+    assert retry["Content-Type"] == "text/event-stream"
+    assert retry.content == sent
+    assert Message.objects.filter(conversation_id="sse-idem").count() == 2  # one question, one answer
+    other = {**body, "message": "hello"}
+    conflict = citizen.client.post("/api/v1/chat/stream", other, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert conflict.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_SEC_FETCH_SITE": "cross-site"},
+        {"HTTP_SEC_FETCH_SITE": "same-site"},
+        {"HTTP_ORIGIN": "https://evil.example"},  # a browser without Fetch Metadata
+    ],
+)
+def test_another_site_cannot_start_a_stream_with_a_visitors_cookies(citizen, headers):
+    """A link on another site would otherwise write (a report, an escalation) as the signed-in
+    visitor: their SameSite=Lax cookie goes with a top-level GET, which no CSRF check covers."""
+    browser = Api()
+    browser.force_login(citizen.user)
+    query = {"message": "I want to speak to a person", "session_id": "evil-1"}
+    response = browser.get("/api/v1/chat/stream", query, **headers)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "PERMISSION_DENIED"
+    assert not Conversation.objects.exists()
+    anonymous = Api().get("/api/v1/chat/stream", {**query, "session_id": "evil-2"}, **headers)
+    assert anonymous.status_code == 403
+    # The visitor's own pages, a typed address, or a caller with its own credential: allowed.
+    for own in ({"HTTP_SEC_FETCH_SITE": "same-origin"}, {"HTTP_SEC_FETCH_SITE": "none"}, {}):
+        ok = browser.get("/api/v1/chat/stream", {**query, "session_id": "mine"}, **own)
+        assert ok.status_code == 200, own
+        b"".join(ok)
+    with_token = Api().get("/api/v1/chat/stream", {**query, "session_id": "tok", "token": citizen.secret}, **headers)
+    assert with_token.status_code == 200
+    b"".join(with_token)
+    same_origin = browser.get("/api/v1/chat/stream", {**query, "session_id": "o"}, HTTP_ORIGIN="http://testserver")
+    assert same_origin.status_code == 200
+    b"".join(same_origin)
+
+
+def test_head_does_not_start_an_exchange(citizen):
+    response = citizen.client.head("/api/v1/chat/stream", {"message": "I want to speak to a person", "session_id": "h"})
+    assert response.status_code == 405
+    assert not Conversation.objects.exists()
+
+
+def test_sse_get_edits_a_message_as_post_does(citizen):
+    first = citizen.post("/api/v1/chat/message", {"message": "hello", "session_id": "sse-edit"}).json()["data"]
+    citizen.post("/api/v1/chat/message", {"message": "What are your office hours?", "session_id": "sse-edit"})
+    query = {"message": "Good morning", "session_id": "sse-edit", "user_message_id": first["user_message_id"]}
+    events = events_of(citizen.client.get("/api/v1/chat/stream", query))
+    assert events[-1]["user_message_id"] == first["user_message_id"]
+    contents = list(
+        Message.objects.filter(conversation_id="sse-edit").order_by("created_at").values_list("content", flat=True)
+    )
+    assert len(contents) == 2 and contents[0] == "Good morning"
+
+
 def test_sse_get_for_event_source(stranger):
     response = stranger.client.get("/api/v1/chat/stream", {"message": "hello", "session_id": "sse-get"})
     types = [event["type"] for event in events_of(response)]

@@ -35,9 +35,12 @@ def read_events_until(
     return events
 
 
-def post_stream(port: int, body: dict) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+def post_stream(
+    port: int, body: dict, headers: dict[str, str] | None = None
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("POST", "/api/v1/chat/stream", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    conn.request("POST", "/api/v1/chat/stream", body=json.dumps(body), headers=headers)
     return conn, conn.getresponse()
 
 
@@ -63,20 +66,25 @@ def test_stream_through_daphne_is_unbuffered(tmp_path):
 
 STORED_ANSWER = """
 from apps.chat.models import Message
+from apps.core.models import IdempotencyKey
 m = Message.objects.filter(conversation_id="left-early", role="assistant").first()
-print("none" if m is None else m.metadata["engine"] + "|" + m.content)
+keys = IdempotencyKey.objects.filter(key="left-early-key").count()
+print("none" if m is None else m.metadata["engine"] + "|" + str(keys) + "|" + m.content)
 """
 
 
 def test_a_client_that_leaves_midway_still_gets_its_answer_stored(tmp_path):
     """Daphne cancels the response when the client goes; the question was stored already,
-    and its answer is stored as far as it was sent (no question without an answer)."""
+    and its answer is stored as far as it was sent (no question without an answer). Its
+    Idempotency-Key is released: nothing whole was sent to replay."""
     tokens = ["City ", "Hall ", "opens ", "at ", "8:30 ", "on ", "weekdays."]
     with fake_llm(tokens=tokens, gap=0.5) as llm, fresh_database() as database_url:
         env = demo_env(database_url, str(tmp_path), LLM_BASE_URL=llm.base_url, LLM_MODEL="city-model")
         with running_servers(env, count=1) as (server,):
             conn, response = post_stream(
-                server.port, {"message": "What are your office hours?", "session_id": "left-early"}
+                server.port,
+                {"message": "What are your office hours?", "session_id": "left-early"},
+                {"Idempotency-Key": "left-early-key"},
             )
             events = read_events_until(response, {"chunk"})
             assert events[-1] == {"type": "chunk", "content": "City "}
@@ -85,7 +93,8 @@ def test_a_client_that_leaves_midway_still_gets_its_answer_stored(tmp_path):
             while (stored := manage(env, "shell", "-c", STORED_ANSWER).strip().splitlines()[-1]) == "none":
                 assert time.monotonic() < deadline, "no answer was stored"
                 time.sleep(0.5)
-    engine, content = stored.split("|", 1)
+    engine, keys, content = stored.split("|", 2)
     assert engine == "llm:city-model (interrupted)"
+    assert keys == "0"
     assert content.startswith("City ") and content.endswith(" …")
     assert len(content) < len("".join(tokens))
