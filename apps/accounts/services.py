@@ -28,6 +28,7 @@ from apps.accounts.selectors import (
     auth_session_get_by_refresh_token,
     user_find_by_identifier,
 )
+from apps.core.cache import cache_tolerant
 from apps.core.exceptions import Conflict
 
 logger = logging.getLogger(__name__)
@@ -170,8 +171,14 @@ def _failure_key(identifier: str) -> str:
     return f"login-failures:{identifier.strip().lower()[:150]}"
 
 
+# Lockout lives in the cache. While the cache cannot be reached, sign-in goes on without it
+# (logged; health reports the cache), as the rate limiter does: a Redis outage must not lock
+# every citizen out.
+_LOCKOUT = "sign-in lockout"
+
+
 def login_lock_remaining(*, identifier: str) -> float:
-    unlock_at = cache.get(_lock_key(identifier))
+    unlock_at = cache_tolerant(lambda: cache.get(_lock_key(identifier)), default=None, what=_LOCKOUT)
     return max(0.0, float(unlock_at) - time.time()) if unlock_at else 0.0
 
 
@@ -179,19 +186,24 @@ def login_failure_record(*, identifier: str) -> None:
     """Count a failure for the account name (known or not, so lockout reveals nothing)."""
     window = settings.LOGIN_LOCKOUT_SECONDS
     key = _failure_key(identifier)
-    cache.add(key, 0, window)
-    try:
-        failures = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, window)
-        failures = 1
-    if failures >= settings.LOGIN_LOCKOUT_THRESHOLD:
-        cache.set(_lock_key(identifier), time.time() + window, window)
-        cache.delete(key)
+
+    def record() -> None:
+        cache.add(key, 0, window)
+        try:
+            failures = cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, window)
+            failures = 1
+        if failures >= settings.LOGIN_LOCKOUT_THRESHOLD:
+            cache.set(_lock_key(identifier), time.time() + window, window)
+            cache.delete(key)
+
+    cache_tolerant(record, default=None, what=_LOCKOUT)
 
 
 def login_failures_clear(*, identifier: str) -> None:
-    cache.delete_many([_failure_key(identifier), _lock_key(identifier)])
+    keys = [_failure_key(identifier), _lock_key(identifier)]
+    cache_tolerant(lambda: cache.delete_many(keys), default=None, what=_LOCKOUT)
 
 
 def user_authenticate(*, identifier: str, password: str, request: HttpRequest | None = None) -> User:

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -54,10 +54,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, str, str]:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json_loads(base64.urlsafe_b64decode(padded.encode()).decode())
         timestamp = parse_datetime(payload["t"])
+        if timestamp is not None:
+            # In UTC, as every cursor is made: a hand-made offset PostgreSQL cannot take (over
+            # ±15:59) or a naive time would otherwise reach the query.
+            timestamp = timestamp.astimezone(UTC) if timestamp.tzinfo is not None else None
         pk = str(payload["i"])
         # str() so that a non-string direction is rejected below instead of failing the set lookup.
         direction = str(payload.get("d", "next"))
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         timestamp = None
     if timestamp is None or direction not in {"next", "prev"}:
         raise BadRequest(details={"cursor": ["Invalid cursor."]})

@@ -239,6 +239,20 @@ def test_lockout_after_threshold_failures_even_with_the_right_password(citizen):
     assert not AuthSession.objects.exists()
 
 
+UNREACHABLE_CACHE = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+}
+
+
+def test_sign_in_goes_on_while_the_cache_is_unreachable(citizen, caplog):
+    """Lockout lives in the cache; a Redis outage must not turn every sign-in into a 500
+    (health reports the outage). Failures still answer 401."""
+    with override_settings(CACHES=UNREACHABLE_CACHE, REDIS_URL=None):
+        _fail("citizen", 2)
+        assert_ok(login("citizen"))
+    assert "Cache unreachable for sign-in lockout" in caplog.text
+
+
 def test_failures_below_threshold_do_not_lock(citizen):
     _fail("citizen", settings.LOGIN_LOCKOUT_THRESHOLD - 1)
     assert_ok(login("citizen"))

@@ -187,6 +187,9 @@ def _b64(payload: object) -> str:
         _b64({"t": "2024-01-01T00:00:00+00:00", "i": "not-a-uuid"}),
         _b64({"t": "2024-01-01T00:00:00+00:00", "i": "7d1f3c2e-0000-4000-8000-000000000000", "d": "sideways"}),
         _b64({"t": "2024-01-01T00:00:00+00:00", "i": "7d1f3c2e-0000-4000-8000-000000000000", "d": ["next"]}),
+        # A naive time, and one that leaves datetime's range in UTC.
+        _b64({"t": "2025-01-19T12:00:00", "i": "7d1f3c2e-0000-4000-8000-000000000000"}),
+        _b64({"t": "9999-12-31T23:00:00-05:00", "i": "7d1f3c2e-0000-4000-8000-000000000000"}),
     ],
 )
 def test_garbage_cursor_is_400(administrator, population, cursor):
@@ -195,6 +198,15 @@ def test_garbage_cursor_is_400(administrator, population, cursor):
     error = response.json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
     assert "cursor" in error["details"]
+
+
+@pytest.mark.parametrize("offset", ["+20:00", "-23:00", "+05:30"])
+def test_a_cursor_time_with_any_offset_is_read_in_utc(administrator, population, offset):
+    """PostgreSQL takes offsets up to ±15:59 only: a hand-made cursor beyond was a 500 there."""
+    cursor = _b64({"t": f"2999-01-19T12:00:00{offset}", "i": "7d1f3c2e-0000-4000-8000-000000000000"})
+    response = administrator.get(USERS, {"cursor": cursor})
+    assert response.status_code == 200, response.content
+    assert ids(response) == population  # everyone joined before 2999
 
 
 def test_cursor_limit_is_validated(administrator, population):
