@@ -32,7 +32,7 @@ from apps.chat.engine.understanding import Understanding, understand
 from apps.chat.models import Conversation, ConversationStatus, Feedback, Message, Role
 from apps.core.events import event_publish
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" lets a trailing newline through
 CHUNK_WORDS = 4
 INTERRUPTED = " …"  # ends an answer that was cut short
 
@@ -496,9 +496,14 @@ def conversations_complete_idle(*, idle_minutes: int) -> int:
     return count
 
 
-def feedback_create(*, principal: Principal, message_id: uuid.UUID, rating: int, comment: str = "") -> Feedback:
+def feedback_create(
+    *, principal: Principal, message_id: uuid.UUID, rating: int, comment: str = "", session_id: str | None = None
+) -> Feedback:
+    """Rates one of the caller's answers; with ``session_id``, only an answer in that session."""
     message = Message.objects.select_related("conversation").filter(pk=message_id, role=Role.ASSISTANT).first()
     if message is None or not principal.owns(message.conversation):
         raise NotFound("No answer with this message_id.")
+    if session_id is not None and message.conversation_id != session_id:
+        raise NotFound("No answer with this message_id in this session.")
     feedback, _ = Feedback.objects.update_or_create(message=message, defaults={"rating": rating, "comment": comment})
     return feedback

@@ -159,6 +159,7 @@ class FeedbackView(ApiView):
             message_id=form.validated_data["message_id"],
             rating=form.validated_data["rating"],
             comment=form.validated_data["comment"],
+            session_id=form.validated_data.get("session_id"),
         )
         return Response(
             {"message_id": str(feedback.message_id), "rating": feedback.rating, "created_at": feedback.created_at},

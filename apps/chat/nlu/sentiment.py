@@ -54,6 +54,34 @@ DOMAIN_LEXICON: dict[str, float] = {
     "abandoned": -0.15,
     "problem": -0.15,
     "emergency": -0.15,
+    "damage": -0.15,
+    "noisy": -0.15,
+    "illegal": -0.15,
+    "accident": -0.3,
+    "danger": -0.3,
+    "dangerous": -0.3,
+    "stolen": -0.15,
+    # The services themselves: "how do I pay my tax", "when is waste collected", "register a
+    # death", "report a crime", "pay a parking fine" are questions, not moods (VADER: pay -0.4,
+    # waste -1.8, death -2.9, crime -2.5, fine +0.8). Two such questions in a row read as
+    # sustained anger and went to a person instead of being answered. ("a waste of time" is
+    # a phrase below.)
+    "pay": 0.0,
+    "waste": 0.0,
+    "death": 0.0,
+    "died": 0.0,
+    "funeral": 0.0,
+    "grave": 0.0,
+    "crime": -0.1,
+    "criminal": -0.1,
+    "penalty": -0.1,
+    "debt": -0.1,
+    "fine": 0.0,
+    "unemployment": 0.0,
+    "eviction": -0.1,
+    "cancel": 0.0,
+    "cancelled": 0.0,
+    "lost": -0.1,
     # Citizens ask for help and say what they want all the time: "please help me with a
     # permit" or "I want to talk to a person" are requests, not happy messages (VADER: help
     # +1.7, please +1.3, want +0.3). Thanks and praise stay positive ("thanks for the help").

@@ -395,6 +395,20 @@ def test_escalation_after_two_negative_messages(citizen, published):
     assert [p["reason"] for e, p in published if e == "chat.escalated"] == ["negative_sentiment"]
 
 
+def test_questions_about_paying_are_answered_not_escalated(citizen, published):
+    """VADER reads "pay" as negative: three tax questions in a row were taken for sustained
+    anger and handed to a person, unanswered."""
+    for question in (
+        "How do I pay my property tax?",
+        "Can I pay the tax by bank transfer?",
+        "What happens if I pay my tax late?",
+    ):
+        data = say(citizen, question, session_id="pay")
+        assert data["agent_id"] == "guide", (question, data["response"])
+        assert data["sentiment"] == "neutral"
+    assert not [event for event, _ in published if event == "chat.escalated"]
+
+
 @override_settings(CHAT_LOW_CONFIDENCE=0.99)
 def test_escalation_after_two_unsure_turns(citizen, published):
     say(citizen, "blorp", session_id="e3")
@@ -590,11 +604,22 @@ def test_feedback_of_the_wrong_type_is_422(citizen, fields, field):
     assert list(response.json()["error"]["details"]) == [field]
 
 
-@pytest.mark.parametrize("session_id", ["bad id", "x" * 65, "semi;colon"])
+@pytest.mark.parametrize("session_id", ["bad id", "x" * 65, "semi;colon", "trailing\n"])
 def test_history_of_a_malformed_session_id_is_400(citizen, session_id):
     response = citizen.get("/api/v1/chat/history", {"session_id": session_id})
     assert response.status_code == 400
     assert list(response.json()["error"]["details"]) == ["session_id"]
+
+
+def test_feedback_names_the_session_of_the_answer_or_none(citizen):
+    answer = say(citizen, "What are your office hours?", session_id="f3")
+    say(citizen, "hello", session_id="f4")
+    rated = {"message_id": answer["message_id"], "rating": 2}
+    response = citizen.post("/api/v1/chat/feedback", {**rated, "session_id": "f4"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+    assert citizen.post("/api/v1/chat/feedback", {**rated, "session_id": "f3"}).status_code == 201
+    assert citizen.post("/api/v1/chat/feedback", rated).status_code == 201
 
 
 @override_settings(CHAT_MAX_MESSAGE_LENGTH=10)
