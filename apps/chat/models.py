@@ -70,6 +70,9 @@ class Message(models.Model):
     # Assistant replies point at the user message they answer.
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     metadata = models.JSONField(default=dict, blank=True)
+    # A user message keeps the conversation's state from before it, so that editing it (seed
+    # 003) goes back to that point: a report half-taken stays as it was then.
+    state_before = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -7,6 +7,7 @@ here); ``exchange_finish`` stores the answer and publishes the events.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import re
@@ -203,10 +204,12 @@ def _edit_or_store_user_message(
         if existing is not None:
             if existing.conversation_id != conversation.pk or existing.role != Role.USER:
                 raise NotFound(NOT_AN_EDITABLE_MESSAGE)
-            # Edit mode (seed 003): the message changes and everything after it goes, with
-            # whatever the assistant was in the middle of (a report intake) at that point.
+            # Edit mode (seed 003): the message changes and everything after it goes; the
+            # conversation goes back to where it was before it (a report half-taken, the
+            # streaks that lead to a person). A message from before state_before was kept
+            # starts afresh.
             conversation.messages.filter(created_at__gt=existing.created_at).delete()
-            conversation.state = {}
+            conversation.state = existing.state_before or {}
             conversation.messages.filter(reply_to=existing).delete()
             existing.content = text
             for name, value in understanding.items():
@@ -218,6 +221,7 @@ def _edit_or_store_user_message(
         conversation=conversation,
         role=Role.USER,
         content=text,
+        state_before=copy.deepcopy(conversation.state),  # the agents change the state in place
         **understanding,
     )
 

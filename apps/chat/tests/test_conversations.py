@@ -439,6 +439,21 @@ def test_edit_mode_replaces_the_message_and_drops_later_ones(citizen):
     assert "permit" in messages[1].content.lower()
 
 
+def test_editing_a_reply_in_a_report_goes_back_to_that_point_not_the_start(citizen):
+    """The category confirmed before the edited message stands, and the next question is the
+    one that followed the edited message the first time."""
+    say(citizen, "I want to report a broken street light", session_id="edit-intake")
+    say(citizen, "yes", session_id="edit-intake")
+    place = say(citizen, "outside 42 Maple Avenue", session_id="edit-intake")
+    asked_then = place["response"]
+    edited = say(citizen, "outside 44 Maple Avenue", session_id="edit-intake", user_message_id=place["user_message_id"])
+    assert edited["agent_id"] == "intake"
+    assert edited["response"] == asked_then.replace("42", "44")
+    assert "what kind of problem" not in edited["response"].lower()
+    intake = Conversation.objects.get(pk="edit-intake").state["intake"]
+    assert "44 Maple Avenue" in intake["location"]
+
+
 def test_thread_id_alias_and_optimistic_ids(citizen):
     thread = str(uuid.uuid4())
     response = citizen.post("/api/v1/chat/message", {"content": "hello", "thread_id": thread})
