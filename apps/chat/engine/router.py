@@ -54,12 +54,22 @@ def answers_intake(turn: Turn) -> bool:
     return not (turn.intent in INTAKE_TOPIC_SWITCH and turn.confidence >= INTAKE_EXIT_CONFIDENCE)
 
 
+def _angry_in_intake(turn: Turn) -> bool:
+    """A reply to the intake that is plainly a complaint about the service, not the problem
+    described: "I'm furious, this is the worst service ever". Descriptions are often
+    negative ("broken for weeks"); only a confident complaint counts."""
+    return turn.intent == "complaint" and turn.confidence >= INTAKE_EXIT_CONFIDENCE and turn.sentiment == "negative"
+
+
 def update_streaks(turn: Turn) -> None:
     """Count consecutive negative and unsure user turns; replies inside a report intake
-    (addresses, yes/no) are not judged, but a new topic asked in the middle of one is."""
+    (addresses, yes/no) are not judged, except a confident complaint, and a new topic asked
+    in the middle of one is."""
     state = turn.conversation.state
     if answers_intake(turn):
-        state["negative_streak"] = state["low_confidence_streak"] = 0
+        state["low_confidence_streak"] = 0
+        angry = _angry_in_intake(turn) and not _short_answer(turn.text)
+        state["negative_streak"] = state.get("negative_streak", 0) + 1 if angry else 0
         return
     state["negative_streak"] = state.get("negative_streak", 0) + 1 if turn.sentiment == "negative" else 0
     unsure = turn.confidence < settings.CHAT_LOW_CONFIDENCE
@@ -70,6 +80,8 @@ def choose_agent(turn: Turn) -> tuple[str, str | None]:
     """(agent id, escalation reason or None)."""
     state = turn.conversation.state
     if answers_intake(turn):
+        if state.get("negative_streak", 0) >= 2:  # angry twice in the middle of a report
+            return "human_handoff", "negative_sentiment"
         return "intake", None
     # Below, a message during an intake is a new topic and is routed like any other; the
     # intake stays in the state so the user can come back to it.

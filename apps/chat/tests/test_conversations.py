@@ -409,6 +409,34 @@ def test_questions_about_paying_are_answered_not_escalated(citizen, published):
     assert not [event for event, _ in published if event == "chat.escalated"]
 
 
+def test_anger_twice_in_the_middle_of_a_report_goes_to_a_person_and_keeps_the_report(citizen, published):
+    """Replies to the intake are not judged for mood, except a plain complaint about the
+    service: two in a row went on as answers, the second taken as agreement."""
+    say(citizen, "I want to report a pothole", session_id="angry-intake")
+    first = say(
+        citizen,
+        "This is ridiculous, I've reported this three times already and nobody cares!",
+        session_id="angry-intake",
+    )
+    assert first["agent_id"] == "intake"  # once is a description of the trouble
+    second = say(citizen, "I'm furious, this is the worst service ever, useless!", session_id="angry-intake")
+    assert second["agent_id"] == "human_handoff"
+    assert [p["reason"] for e, p in published if e == "chat.escalated"] == ["negative_sentiment"]
+    conversation = Conversation.objects.get(pk="angry-intake")
+    assert conversation.status == "escalated"
+    assert "intake" in conversation.state  # the report is kept for when they come back to it
+    assert not Concern.objects.exists()
+
+
+def test_a_calm_reply_between_complaints_in_a_report_starts_the_count_again(citizen, published):
+    say(citizen, "I want to report a pothole", session_id="calm-intake")
+    say(citizen, "This is ridiculous, nobody ever fixes anything here!", session_id="calm-intake")
+    say(citizen, "yes", session_id="calm-intake")
+    data = say(citizen, "I'm furious, this is the worst service ever, useless!", session_id="calm-intake")
+    assert data["agent_id"] == "intake"
+    assert not [e for e, _ in published if e == "chat.escalated"]
+
+
 @override_settings(CHAT_LOW_CONFIDENCE=0.99)
 def test_escalation_after_two_unsure_turns(citizen, published):
     say(citizen, "blorp", session_id="e3")
