@@ -54,6 +54,7 @@ def answer_payload(prepared: services.Prepared, answer: Message) -> dict[str, An
         "requires_input": prepared.reply.requires_input,
         "message_id": str(answer.pk),
         "user_message_id": str(prepared.user_message.pk),
+        "episode_id": str(answer.reply_to_id or prepared.user_message.pk),  # seed 003: as in thread messages
         "escalated": prepared.conversation.status == "escalated" or bool(prepared.escalation),
         "metadata": {
             "processing_time_ms": metadata["processing_time_ms"],

@@ -487,6 +487,9 @@ def test_thread_id_alias_and_optimistic_ids(citizen):
     response = citizen.post("/api/v1/chat/message", {"content": "hello", "thread_id": thread})
     assert response.status_code == 200
     assert response.json()["data"]["thread_id"] == thread
+    # Seed 003's response names the episode, as the thread's assistant message does.
+    answer = citizen.get(f"/api/v1/chat/threads/{thread}/messages").json()["data"][-1]
+    assert response.json()["data"]["episode_id"] == answer["episode_id"] is not None
     detail = citizen.get(f"/api/v1/chat/threads/{thread}").json()["data"]
     assert detail["message_count"] == 2
     messages = citizen.get(f"/api/v1/chat/threads/{thread}/messages?page=1&page_size=1").json()
