@@ -131,6 +131,10 @@ def user_update(*, user: User, actor: User, data: dict[str, Any]) -> User:
             raise PermissionDenied(f"You may not change {'your own' if own else 'this'} {field}.")
     if "email" in data:
         _check_unique(username=None, email=data["email"], exclude=user)
+        if user.username.lower() == user.email.lower():
+            # A sign-up's username is its address (user_register): it follows the address, or
+            # the old one would still sign in here and stay taken for anyone else.
+            user.username = data["email"].lower()
         user.email = data["email"]
     if "role" in data:
         user.role = data["role"]

@@ -444,6 +444,31 @@ def test_admin_resets_another_users_password(administrator, citizen):
     assert_ok(login("citizen", NEW_PASSWORD))
 
 
+def test_a_new_address_replaces_the_old_one_as_the_sign_in_name(db):
+    """A sign-up's username is its address: after a change of address the old one no longer
+    signs in, and someone else may register it."""
+    body = {"email": "Old.Address@example.org", "password": PASSWORD, "name": "Ana Lima"}
+    assert Api().post("/api/v1/auth/register", body, format="json").status_code == 201
+    token = Api().post(LOGIN, {"email": "old.address@example.org", "password": PASSWORD}, format="json")
+    access = token.json()["data"]["access_token"]
+    ana = Api()
+    ana.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    user = User.objects.get(email="Old.Address@example.org")
+    assert ana.put(user_url(user.pk), {"email": "New@example.org"}, format="json").status_code == 200
+    old = Api().post(LOGIN, {"email": "old.address@example.org", "password": PASSWORD}, format="json")
+    assert old.status_code == 401
+    new = Api().post(LOGIN, {"email": "new@example.org", "password": PASSWORD}, format="json")
+    assert new.status_code == 200
+    other = {"email": "old.address@example.org", "password": PASSWORD, "name": "Someone Else"}
+    assert Api().post("/api/v1/auth/register", other, format="json").status_code == 201
+
+
+def test_a_chosen_username_stays_when_the_address_changes(citizen):
+    assert citizen.put(user_url(citizen.user.pk), {"email": "chris@example.org"}).status_code == 200
+    citizen.user.refresh_from_db()
+    assert citizen.user.username == "citizen"
+
+
 def test_update_to_taken_email_is_422(citizen, staff_member):
     assert_field_errors(citizen.put(user_url(citizen.user.pk), {"email": "STAFF@example.org"}), "email")
 
