@@ -170,6 +170,9 @@ class EnvelopePagination(BasePagination):
 
     # -- keyset cursor -------------------------------------------------------------------
     def _paginate_cursor(self, queryset: QuerySet, request: Request, field: str, default: int, maximum: int) -> list:
+        starts = [name for name in ("offset", "page") if name in request.query_params]
+        if starts:  # the cursor says where the page starts: a second start would be ignored
+            raise BadRequest(details={name: ["Give cursor or this, not both."] for name in ["cursor", *starts]})
         limit = self._page_size(request, default, maximum)
         raw = request.query_params.get("cursor", "")
         direction = "next"

@@ -209,6 +209,13 @@ def test_a_cursor_time_with_any_offset_is_read_in_utc(administrator, population,
     assert ids(response) == population  # everyone joined before 2999
 
 
+@pytest.mark.parametrize("start", [{"offset": 5}, {"page": 2}, {"offset": 0, "page": 1}])
+def test_a_cursor_with_another_start_is_400(administrator, population, start):
+    response = administrator.get(USERS, {"cursor": "", **start})
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"cursor", *start}
+
+
 def test_cursor_limit_is_validated(administrator, population):
     response = administrator.get(USERS, {"cursor": "", "limit": 0})
     assert response.status_code == 400
