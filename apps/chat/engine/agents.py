@@ -490,9 +490,16 @@ def _correct(text: str, state: dict[str, Any], categories: list[Category]) -> st
         state["category"] = named.code
         changed.append("the kind of problem")
     elif not place and _is_description(body) and not body.endswith("?"):  # a question adds nothing to it
-        state["description"] = f"{state.get('description') or ''} {body}".strip()[:2000]
+        state["description"] = _with_more(state.get("description") or "", body)[:2000]
         changed.append("the description")
     return "I've updated " + " and ".join(changed) + "." if changed else ""
+
+
+def _with_more(description: str, more: str) -> str:
+    """A description with a later sentence added, each ending as a sentence does."""
+    if description and description[-1] not in ".!?":
+        description += "."
+    return f"{description} {more[:1].upper()}{more[1:]}".strip()
 
 
 def _next_question(state: dict[str, Any], categories: list[Category], *, lead: str = "") -> Reply:

@@ -733,6 +733,15 @@ def test_intake_takes_corrections_before_submitting(citizen):
     assert concern.category.code == "roads"
 
 
+def test_more_detail_is_added_to_the_description_as_a_sentence(citizen):
+    say(citizen, "There's a huge hole in the road on Elm Street", session_id="more")
+    say(citizen, "yes", session_id="more")
+    say(citizen, "the hole is deep and about a meter wide", session_id="more")
+    say(citizen, "yes", session_id="more")
+    description = Concern.objects.get().description
+    assert description == "There's a huge hole in the road on Elm Street. The hole is deep and about a meter wide"
+
+
 @pytest.mark.parametrize(
     "correction",
     ["No, it is on 10 Baker Street", "ok but it is on 10 Baker Street", "Right next to the school on 10 Baker Street"],
