@@ -274,13 +274,27 @@ def _infer_category(text: str, categories: list[Category]) -> Category | None:
 _TRAILING_CONNECTOR = re.compile(r"(?:\s+(?:and|&))+$")
 
 
-def _find_place(text: str) -> tuple[str, re.Match[str]] | None:
-    """An address ("42 Elm Street") or a capitalised place after a preposition ("near Oak Park")."""
+# A landmark right after the street says where on it: "on Elm St near the school".
+_LANDMARK = re.compile(
+    r",?\s+(?!by\s+the\s+way\b)(?:near|next to|opposite|outside|by|behind|beside|across from|in front of)\s+"
+    r"(?:(?:the|a|an)\s+)?[\w'-]+(?:\s+(?!and\b)[\w'-]+)?",
+    re.I,
+)
+
+
+def _find_place(text: str) -> tuple[str, tuple[int, int]] | None:
+    """An address ("42 Elm Street") or a capitalised place after a preposition ("near Oak
+    Park"), with a landmark that follows it; and where in ``text`` it all is."""
     match = _ADDRESS.search(text) or _LOCATION.search(text)
     if match is None:
         return None
-    place = _TRAILING_CONNECTOR.sub("", match.group(0 if match.re is _ADDRESS else 1).strip(" .,"))
-    return place, match
+    group = 0 if match.re is _ADDRESS else 1
+    start, end = match.start(), match.end(group)
+    landmark = _LANDMARK.match(text, end)
+    if landmark is not None:
+        end = landmark.end()
+    place = _TRAILING_CONNECTOR.sub("", text[match.start(group) : end].strip(" .,"))
+    return place, (start, end)
 
 
 def _extract_location(text: str) -> str | None:
@@ -298,8 +312,8 @@ def _split_location(text: str) -> tuple[str | None, str]:
     found = _find_place(text)
     if found is None:
         return None, text
-    place, match = found
-    return place, (text[: match.start()] + text[match.end() :]).strip()
+    place, (start, end) = found
+    return place, (text[:start] + text[end:]).strip()
 
 
 def _note_details(text: str, state: dict[str, Any], *, naming: Category | None = None) -> tuple[str, str]:

@@ -773,9 +773,14 @@ def test_intake_a_question_at_the_summary_is_not_added_to_the_report(citizen):
         ("a pothole in June Avenue", "June Avenue"),
         ("a tree down in Central Park and the path is blocked", "Central Park"),
         ("bins on 5 Park Lane", "5 Park Lane"),
+        # A landmark after the street says where on it.
+        ("there's a huge hole on Elm St near the school", "Elm St near the school"),
+        ("bins on Oak Road opposite the library and they smell", "Oak Road opposite the library"),
+        ("pothole on 5 Park Lane, next to the bakery", "5 Park Lane, next to the bakery"),
+        ("light out on Oak Road by the way", "Oak Road"),
     ],
 )
-def test_intake_places_are_told_from_times(text, place):
+def test_intake_places_are_told_from_times_and_keep_their_landmark(text, place):
     from apps.chat.engine.agents import _extract_location
 
     assert _extract_location(text) == place
