@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.http import Http404
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
+
+from apps.core.exceptions import BadRequest
 
 
 class FastContentNegotiation(DefaultContentNegotiation):
@@ -31,4 +34,11 @@ class FastContentNegotiation(DefaultContentNegotiation):
             first = renderers[0]
             if accept in ("*/*", first.media_type):
                 return first, first.media_type
-        return super().select_renderer(request, renderers, format_suffix)
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except Http404:
+            if format_suffix:  # a path's suffix (.xml): that path does not exist
+                raise
+            # ?format=: a bad query parameter is a 400 (SPEC §2), not DRF's 404.
+            known = ", ".join(sorted({renderer.format for renderer in renderers}))
+            raise BadRequest(details={self.settings.URL_FORMAT_OVERRIDE: [f"Unknown format; use {known}."]}) from None

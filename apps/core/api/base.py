@@ -65,7 +65,7 @@ class ThrottleFirstMixin:
 
     def handle_exception(self, exc: Exception) -> HttpResponseBase:
         # What fails before authentication (content negotiation: 406, an unknown ?format=:
-        # 404) is counted here, so that its answer carries the X-RateLimit-* headers too, and
+        # 400) is counted here, so that its answer carries the X-RateLimit-* headers too, and
         # a caller over budget gets the 429 as anywhere else.
         if not self._throttles_checked and not isinstance(exc, exceptions.Throttled):
             request = getattr(self, "request", None)

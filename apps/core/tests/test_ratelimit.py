@@ -188,7 +188,7 @@ def test_forbidden_caller_sees_the_headers(citizen):
     ("headers", "query", "status"),
     [
         ({"HTTP_ACCEPT": "application/xml"}, {}, 406),  # no renderer for it
-        ({}, {"format": "api"}, 404),  # an unknown ?format=
+        ({}, {"format": "api"}, 400),  # an unknown ?format=: a bad query parameter (SPEC §2)
     ],
 )
 def test_what_fails_before_authentication_is_counted_and_sees_the_headers(citizen, headers, query, status):
@@ -199,6 +199,14 @@ def test_what_fails_before_authentication_is_counted_and_sees_the_headers(citize
     assert (first.status_code, second.status_code) == (status, status)
     assert first["X-RateLimit-Limit"] == "100"
     assert [first["X-RateLimit-Remaining"], second["X-RateLimit-Remaining"]] == ["99", "98"]
+
+
+def test_an_unknown_format_parameter_is_a_400_naming_it(citizen):
+    response = citizen.get("/api/v1/users", {"format": "xml"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and list(error["details"]) == ["format"]
+    assert citizen.get("/api/v1/users", {"format": "json"}).status_code != 400
 
 
 @override_settings(API_MAX_JSON_BYTES=2048)
