@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core import health
-from apps.core.api.base import ApiView, ThrottleFirstMixin
+from apps.core.api.base import ApiView, BodySizeMixin, ThrottleFirstMixin
 from apps.core.envelope import utc_now_iso
 from apps.core.permissions import Public, require
 from apps.core.renderers import EnvelopeRenderer
@@ -150,13 +150,13 @@ class EnvelopedErrorsMixin:
         return response
 
 
-class SchemaView(ThrottleFirstMixin, EnvelopedErrorsMixin, SpectacularAPIView):
+class SchemaView(ThrottleFirstMixin, BodySizeMixin, EnvelopedErrorsMixin, SpectacularAPIView):
     """The OpenAPI schema (public), counted and refused like any API request."""
 
     permission_classes = [Public]
 
 
-class SwaggerView(ThrottleFirstMixin, EnvelopedErrorsMixin, SpectacularSwaggerView):
+class SwaggerView(ThrottleFirstMixin, BodySizeMixin, EnvelopedErrorsMixin, SpectacularSwaggerView):
     """Swagger UI (public), counted and refused like any API request."""
 
     permission_classes = [Public]

@@ -38,6 +38,7 @@ def test_swagger_ui_points_at_the_schema(stranger):
         ("get", {"HTTP_ACCEPT": "text/csv"}, {}, 406, None),
         ("get", {"HTTP_AUTHORIZATION": "Bearer cai_bad_bad"}, {}, 401, "INVALID_API_KEY"),
         ("get", {}, {"format": "xml"}, 400, "VALIDATION_ERROR"),  # a bad query parameter (SPEC §2)
+        ("post", {"CONTENT_LENGTH": "99999999"}, {}, 413, "PAYLOAD_TOO_LARGE"),
     ],
 )
 def test_schema_and_docs_errors_are_the_envelope_with_the_headers(db, path, method, headers, query, status, code):
