@@ -5,9 +5,15 @@ and replayed to every retry with the same key and body. A different body under t
 key, or a retry while the first is still running, is a 409. Only a success is kept: an
 error (a 422 for a field, a 404, a 5xx) changed nothing, every write being one transaction,
 so it releases the key and the client may send the corrected request under the same key.
-Keys belong to the caller and expire after IDEMPOTENCY_KEY_TTL. A streamed answer (POST
-/chat/stream) is kept once the whole of it has been sent, and replayed as one body; a stream
-the client left halfway releases the key.
+Keys belong to the caller and expire after IDEMPOTENCY_KEY_TTL. While the first request
+runs, its claim holds for CLAIM_LEASE_SECONDS only, so a request that never finishes (the
+process died, the client left before a stream began) frees its key within minutes.
+
+A streamed answer (POST /chat/stream) says how far it got (StreamProgress): one that
+completed is kept as sent and replayed as one body; one that stopped after it had written
+something (the client left, a failure in-band) is kept as a 409 pointing at the
+conversation, since sending it again would ask twice; one that wrote nothing releases the
+key.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -28,12 +35,23 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.request import Request
 
+from apps.core.envelope import error_body
 from apps.core.exceptions import BadRequest, Conflict
 from apps.core.models import IdempotencyKey
 from apps.core.ratelimit import caller_bucket
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 MAX_KEY_LENGTH = 255
+CLAIM_LEASE_SECONDS = 300  # longer than any request here runs, LLM answers included
+
+
+@dataclass
+class StreamProgress:
+    """Set by a streaming view as its stream goes: ``committed`` once it has written
+    something a retry must not write again, ``complete`` once all of it was sent."""
+
+    committed: bool = False
+    complete: bool = False
 
 
 class Replay(Exception):
@@ -69,7 +87,7 @@ def idempotency_claim(*, request: Request) -> IdempotencyKey | None:
                 method=request.method,
                 path=request.path[:500],
                 fingerprint=fingerprint,
-                expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL),
+                expires_at=now + timedelta(seconds=min(CLAIM_LEASE_SECONDS, settings.IDEMPOTENCY_KEY_TTL)),
             )
     except IntegrityError:
         existing = IdempotencyKey.objects.filter(principal=principal, key=key).first()
@@ -110,56 +128,61 @@ def idempotency_store(*, record: IdempotencyKey, response: Any, redact: tuple[st
     if hasattr(response, "render") and not getattr(response, "is_rendered", True):
         response.render()
     content = bytes(response.content)
-    _keep(record, response.status_code, _redacted(content, redact) if redact else content, response)
+    content_type = response.get("Content-Type", "application/json")
+    _keep(record, response.status_code, _redacted(content, redact) if redact else content, content_type)
 
 
-def _keep(record: IdempotencyKey, status: int, content: bytes, response: Any) -> None:
+def _keep(record: IdempotencyKey, status: int, content: bytes, content_type: str) -> None:
     record.status_code = status
     record.response_body = content
-    record.content_type = response.get("Content-Type", "application/json")
-    record.save(update_fields=["status_code", "response_body", "content_type"])
+    record.content_type = content_type
+    record.expires_at = timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL)
+    record.save(update_fields=["status_code", "response_body", "content_type", "expires_at"])
+
+
+def _interrupted() -> bytes:
+    body = error_body(
+        "CONFLICT",
+        "The first request with this Idempotency-Key stopped after its message was stored; "
+        "read the conversation's history instead of sending it again.",
+    )
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _kept_once_sent(record: IdempotencyKey, response: StreamingHttpResponse) -> Any:
-    """The response's stream, unchanged; what it sent is kept once it has all been sent, and
-    the key is released if it ends before (the client left, the server stopped)."""
+    """The response's stream, unchanged, settling the key when it ends (the module's
+    docstring says how). A stream from a sync iterator (none here) releases it at once."""
+    if not response.is_async:
+        record.delete()
+        return response.streaming_content
     source, status = response.streaming_content, response.status_code
+    content_type = response.get("Content-Type", "text/event-stream")
+    progress: StreamProgress | None = getattr(response, "stream_progress", None)
 
     def settle(sent: list[bytes], whole: bool) -> None:
-        if whole:
-            _keep(record, status, b"".join(sent), response)
+        # Without a StreamProgress, a stream is taken to have written something from the start.
+        complete, committed = (progress.complete, progress.committed) if progress else (whole, True)
+        if complete:
+            _keep(record, status, b"".join(sent), content_type)
+        elif committed:
+            _keep(record, 409, _interrupted(), "application/json")
         else:
             record.delete()
 
-    if response.is_async:
-
-        async def relay() -> AsyncIterator[bytes]:
-            sent: list[bytes] = []
-            whole = False
-            try:
-                async with aclosing(source) as parts:  # type: ignore[type-var]
-                    async for part in parts:
-                        sent.append(part)
-                        yield part
-                whole = True
-            finally:
-                # Shielded: a client that left cancels the task that runs this.
-                await asyncio.shield(sync_to_async(settle)(sent, whole))
-
-        return relay()
-
-    def relay_sync() -> Iterator[bytes]:
+    async def relay() -> AsyncIterator[bytes]:
         sent: list[bytes] = []
         whole = False
         try:
-            for part in source:  # type: ignore[union-attr]
-                sent.append(part)
-                yield part
+            async with aclosing(source) as parts:  # type: ignore[type-var]
+                async for part in parts:
+                    sent.append(part)
+                    yield part
             whole = True
         finally:
-            settle(sent, whole)
+            # Shielded: a client that left cancels the task that runs this.
+            await asyncio.shield(sync_to_async(settle)(sent, whole))
 
-    return relay_sync()
+    return relay()
 
 
 def idempotency_replay(record: IdempotencyKey) -> HttpResponse:

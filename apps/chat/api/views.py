@@ -30,6 +30,7 @@ from apps.core.api.base import ApiView
 from apps.core.context import current_request_id, request_id_var
 from apps.core.envelope import utc_now_iso
 from apps.core.exceptions import BadRequest, log_unhandled
+from apps.core.idempotency import StreamProgress
 from apps.core.pagination import EnvelopePagination
 from apps.core.permissions import NotCrossSiteOnCookies, Public
 
@@ -54,7 +55,7 @@ def answer_payload(prepared: services.Prepared, answer: Message) -> dict[str, An
         "requires_input": prepared.reply.requires_input,
         "message_id": str(answer.pk),
         "user_message_id": str(prepared.user_message.pk),
-        "episode_id": str(answer.reply_to_id or prepared.user_message.pk),  # seed 003: as in thread messages
+        "episode_id": str(answer.reply_to_id),  # seed 003: as ThreadMessageSerializer gives it
         "escalated": prepared.conversation.status == "escalated" or bool(prepared.escalation),
         "metadata": {
             "processing_time_ms": metadata["processing_time_ms"],
@@ -279,17 +280,21 @@ class StreamView(ApiView):
             principal=services.principal_for(request), session_id=data["session"]
         )
         user = request.user if request.user.is_authenticated else None
+        progress = StreamProgress()
         response = StreamingHttpResponse(
-            stream_events(conversation, user, data["text"], data.get("user_message_id"), current_request_id()),
+            stream_events(
+                conversation, user, data["text"], data.get("user_message_id"), current_request_id(), progress
+            ),
             content_type="text/event-stream",
         )
+        response.stream_progress = progress  # type: ignore[attr-defined]  # for the Idempotency-Key
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
 
 
 async def stream_events(
-    conversation: Any, user: Any, text: str, user_message_id: Any, request_id: str
+    conversation: Any, user: Any, text: str, user_message_id: Any, request_id: str, progress: StreamProgress
 ) -> AsyncIterator[bytes]:
     """The event stream. Database work and the (optional) LLM run in threads so the event
     loop keeps sending; apps.chat.streaming stores the answer even when the client leaves."""
@@ -303,6 +308,7 @@ async def stream_events(
         prepared = await sync_to_async(services.exchange_prepare)(
             conversation=conversation, user=user, text=text, user_message_id=user_message_id
         )
+        progress.committed = True  # the question is stored, and what it filed or escalated
         answering = AnswerStream(prepared)
         yield sse(
             {
@@ -318,6 +324,7 @@ async def stream_events(
         async for piece in answering.pieces():
             yield sse({"type": "chunk", "content": piece})
         payload = answer_payload(prepared, await answering.finish())
+        progress.complete = True  # before the last yield: a client that leaves now has it all
         yield sse(
             {
                 "type": "complete",
@@ -326,6 +333,7 @@ async def stream_events(
                 "user_message_id": payload["user_message_id"],
                 "session_id": payload["session_id"],
                 "agent_id": payload["agent_id"],
+                "episode_id": payload["episode_id"],
                 "metadata": payload["metadata"],
             }
         )

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from apps.chat.models import Conversation, Message
 from apps.chat.tests.fake_llm import fake_llm
+from apps.core.models import IdempotencyKey
 from apps.knowledge.content import ARTICLES
 from apps.knowledge.models import Article
 from conftest import PASSWORD, Api
@@ -143,6 +146,54 @@ def test_a_stream_under_an_idempotency_key_is_answered_once_and_replayed(citizen
     other = {**body, "message": "hello"}
     conflict = citizen.client.post("/api/v1/chat/stream", other, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert conflict.status_code == 409
+
+
+def test_a_stream_that_fails_after_storing_its_question_keeps_its_key_as_a_409(citizen, monkeypatch):
+    """Sending it again would ask twice: the retry is told to read the conversation."""
+    from apps.chat import services
+
+    def failing(prepared, **kwargs):
+        yield "City Hall "
+        raise RuntimeError("a fault inside the answer")
+
+    monkeypatch.setattr(services, "answer_chunks", failing)
+    body = {"message": OFFICE_HOURS, "session_id": "fails-idem"}
+    first = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-f")
+    assert [e["type"] for e in events_of(first)][-1] == "error"
+    retry = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-f")
+    assert retry.status_code == 409 and retry["Idempotent-Replayed"] == "true"
+    assert "history" in retry.json()["error"]["message"]
+    assert Message.objects.filter(conversation_id="fails-idem", role="user").count() == 1
+
+
+def test_a_stream_that_fails_before_storing_anything_releases_its_key(citizen, monkeypatch):
+    from apps.chat import services
+
+    def broken(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "exchange_prepare", broken)
+    body = {"message": OFFICE_HOURS, "session_id": "fails-early"}
+    first = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-e")
+    assert [e["type"] for e in events_of(first)][-1] == "error"
+    assert not IdempotencyKey.objects.filter(key="k-e").exists()
+
+
+def test_a_claim_that_never_settles_frees_its_key_within_minutes(citizen):
+    """A request that never finishes (its process died, its client left before the stream
+    began) holds its key for the claim's lease, not for a day."""
+    from apps.core.idempotency import CLAIM_LEASE_SECONDS
+
+    body = {"message": OFFICE_HOURS, "session_id": "never"}
+    response = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-n")
+    claim = IdempotencyKey.objects.get(key="k-n")  # the stream has not been read yet
+    assert claim.status_code is None
+    assert claim.expires_at <= timezone.now() + timedelta(seconds=CLAIM_LEASE_SECONDS)
+    IdempotencyKey.objects.filter(pk=claim.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    again = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-n")
+    assert "Idempotent-Replayed" not in again
+    assert [e["type"] for e in events_of(again)][-1] == "complete"
+    response.close()
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ STORED_ANSWER = """
 from apps.chat.models import Message
 from apps.core.models import IdempotencyKey
 m = Message.objects.filter(conversation_id="left-early", role="assistant").first()
-keys = IdempotencyKey.objects.filter(key="left-early-key").count()
+keys = list(IdempotencyKey.objects.filter(key="left-early-key").values_list("status_code", flat=True))
 print("none" if m is None else m.metadata["engine"] + "|" + str(keys) + "|" + m.content)
 """
 
@@ -76,7 +76,7 @@ print("none" if m is None else m.metadata["engine"] + "|" + str(keys) + "|" + m.
 def test_a_client_that_leaves_midway_still_gets_its_answer_stored(tmp_path):
     """Daphne cancels the response when the client goes; the question was stored already,
     and its answer is stored as far as it was sent (no question without an answer). Its
-    Idempotency-Key is released: nothing whole was sent to replay."""
+    Idempotency-Key is kept as a 409: sending the question again would ask it twice."""
     tokens = ["City ", "Hall ", "opens ", "at ", "8:30 ", "on ", "weekdays."]
     with fake_llm(tokens=tokens, gap=0.5) as llm, fresh_database() as database_url:
         env = demo_env(database_url, str(tmp_path), LLM_BASE_URL=llm.base_url, LLM_MODEL="city-model")
@@ -95,6 +95,6 @@ def test_a_client_that_leaves_midway_still_gets_its_answer_stored(tmp_path):
                 time.sleep(0.5)
     engine, keys, content = stored.split("|", 2)
     assert engine == "llm:city-model (interrupted)"
-    assert keys == "0"
+    assert keys == "[409]"
     assert content.startswith("City ") and content.endswith(" …")
     assert len(content) < len("".join(tokens))
