@@ -207,9 +207,14 @@ def _edit_or_store_user_message(
             # Edit mode (seed 003): the message changes and everything after it goes; the
             # conversation goes back to where it was before it (a report half-taken, the
             # streaks that lead to a person). A message from before state_before was kept
-            # starts afresh.
+            # starts afresh. A report filed from there on stays filed (it is a concern now,
+            # and others may have seen it), so it is not taken up again to be filed twice.
+            later = conversation.messages.filter(created_at__gte=existing.created_at)
+            filed = later.filter(role=Role.ASSISTANT, metadata__has_key="concern").exists()
+            conversation.state = copy.deepcopy(existing.state_before or {})
+            if filed:
+                conversation.state.pop("intake", None)
             conversation.messages.filter(created_at__gt=existing.created_at).delete()
-            conversation.state = existing.state_before or {}
             conversation.messages.filter(reply_to=existing).delete()
             existing.content = text
             for name, value in understanding.items():

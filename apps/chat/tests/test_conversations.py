@@ -482,6 +482,16 @@ def test_editing_a_reply_in_a_report_goes_back_to_that_point_not_the_start(citiz
     assert "44 Maple Avenue" in intake["location"]
 
 
+def test_editing_the_yes_that_filed_a_report_does_not_file_it_again(citizen):
+    say(citizen, "There's a huge hole in the road on 8 Baker Street", session_id="edit-filed")
+    say(citizen, "yes", session_id="edit-filed")
+    filed = say(citizen, "yes", session_id="edit-filed")
+    assert Concern.objects.count() == 1
+    edited = say(citizen, "yes please", session_id="edit-filed", user_message_id=filed["user_message_id"])
+    assert Concern.objects.count() == 1, edited["response"]
+    assert "intake" not in Conversation.objects.get(pk="edit-filed").state
+
+
 def test_thread_id_alias_and_optimistic_ids(citizen):
     thread = str(uuid.uuid4())
     response = citizen.post("/api/v1/chat/message", {"content": "hello", "thread_id": thread})
