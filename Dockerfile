@@ -5,7 +5,7 @@
 #   web     (default CMD) gunicorn with sync workers, WSGI: all plain HTTP. bench/foundation.py
 #           measured it well ahead of Daphne and of gunicorn+uvicorn workers, on the bare view and
 #           on the authenticated API path alike.
-#   asgi    daphne citizenai.asgi:application: what needs ASGI. WebSockets (/api/v1/ws/..., routed
+#   asgi    daphne --access-log /dev/null citizenai.asgi:application: what needs ASGI. WebSockets (/api/v1/ws/..., routed
 #           in citizenai/routing.py) and streaming responses built on async iterators, today the
 #           chat SSE stream /api/v1/chat/stream. Under WSGI Django buffers such a stream whole and
 #           a sync worker is held for its duration. A reverse proxy in front sends /api/v1/ws/ and

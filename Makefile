@@ -39,7 +39,7 @@ demo: migrate
 # Sets up everything and serves HTTP and WebSockets on http://localhost:$(PORT).
 run: demo
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/daphne -b 0.0.0.0 -p $(PORT) citizenai.asgi:application
+	$(BIN)/daphne --access-log /dev/null -b 0.0.0.0 -p $(PORT) citizenai.asgi:application
 
 # Sets up everything and runs the whole test suite.
 test: dev-venv

@@ -68,10 +68,12 @@ TOKEN_MAX_LENGTH = 512  # a secret sent in a URL (?token=) longer than this is m
 
 
 class QueryTokenAuthentication(BaseAuthentication):
-    """``?token=<API key or access token>`` on a GET, for the one client that cannot send an
-    Authorization header: a browser's EventSource (GET /chat/stream), as the WebSockets take
-    ``?token=`` (seed 002). Only views that list it accept it, after the header and before the
-    cookie; the access log writes paths without their query strings."""
+    """``?token=<access token>`` on a GET, for the one client that cannot send an
+    Authorization header: a browser's EventSource (GET /chat/stream). Only views that list
+    it accept it, after the header and before the cookie. Only an access token, which expires
+    (ACCESS_TOKEN_TTL): a URL ends up in proxies' logs and browsers' history, where a
+    long-lived API key must not (one sent there is refused, without being looked up). Daphne
+    runs without its own access log, which writes query strings (Makefile, compose file)."""
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         if request.method != "GET" or "token" not in request.query_params:
@@ -79,6 +81,11 @@ class QueryTokenAuthentication(BaseAuthentication):
         secret = request.query_params.getlist("token")[-1].strip()
         if not secret or len(secret) > TOKEN_MAX_LENGTH or not secret.isascii():
             raise InvalidCredentials("The token parameter is empty or malformed.", "malformed")
+        if not secret.startswith(ACCESS_TOKEN_PREFIX):
+            raise InvalidCredentials(
+                "Only an access token may be sent as ?token=; send an API key in the Authorization header.",
+                "not_an_access_token",
+            )
         return authenticate_bearer(secret)
 
     def authenticate_header(self, request: Request) -> str:

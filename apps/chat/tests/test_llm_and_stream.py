@@ -221,7 +221,8 @@ def test_another_site_cannot_start_a_stream_with_a_visitors_cookies(citizen, hea
         ok = browser.get("/api/v1/chat/stream", {**query, "session_id": "mine"}, **own)
         assert ok.status_code == 200, own
         b"".join(ok)
-    with_token = Api().get("/api/v1/chat/stream", {**query, "session_id": "tok", "token": citizen.secret}, **headers)
+    token = access_token(citizen)
+    with_token = Api().get("/api/v1/chat/stream", {**query, "session_id": "tok", "token": token}, **headers)
     assert with_token.status_code == 200
     b"".join(with_token)
     same_origin = browser.get("/api/v1/chat/stream", {**query, "session_id": "o"}, HTTP_ORIGIN="http://testserver")
@@ -266,17 +267,34 @@ def test_sse_accepts_the_event_source_accept_header(stranger):
     assert refused.json()["error"]["code"]
 
 
-def test_sse_get_takes_a_token_parameter_for_event_source(citizen, stranger):
-    """EventSource cannot send Authorization: ?token= (an API key or an access token, as on
-    the WebSockets) makes the stream its owner's, so the conversation is theirs to read."""
-    access = stranger.post("/api/v1/auth/login", {"username": "citizen", "password": PASSWORD}).json()["data"]
-    for secret, session in ((citizen.secret, "sse-token-key"), (access["access_token"], "sse-token-access")):
-        response = Api().get("/api/v1/chat/stream", {"message": "hello", "session_id": session, "token": secret})
-        assert response.status_code == 200
-        assert [event["type"] for event in events_of(response)][-1] == "complete"
-        assert Conversation.objects.get(pk=session).owner == citizen.user
-        history = Api().get(f"/api/v1/chat/history?session_id={session}", HTTP_AUTHORIZATION=f"Bearer {secret}")
-        assert history.status_code == 200 and len(history.json()["data"]["messages"]) == 1
+def access_token(persona) -> str:
+    data = Api().post("/api/v1/auth/login", {"username": persona.user.username, "password": PASSWORD}, format="json")
+    return data.json()["data"]["access_token"]
+
+
+def test_sse_get_takes_an_access_token_parameter_for_event_source(citizen):
+    """EventSource cannot send Authorization: ?token= (an access token) makes the stream its
+    owner's, so the conversation is theirs to read."""
+    secret = access_token(citizen)
+    response = Api().get("/api/v1/chat/stream", {"message": "hello", "session_id": "sse-token", "token": secret})
+    assert response.status_code == 200
+    assert [event["type"] for event in events_of(response)][-1] == "complete"
+    assert Conversation.objects.get(pk="sse-token").owner == citizen.user
+    history = Api().get("/api/v1/chat/history?session_id=sse-token", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert history.status_code == 200 and len(history.json()["data"]["messages"]) == 1
+
+
+def test_an_api_key_in_the_url_is_refused_without_being_used(citizen):
+    """A URL ends up in logs and browser history: a long-lived API key must not go there."""
+    query = {"message": "hello", "session_id": "sse-key", "token": citizen.secret}
+    response = Api().get("/api/v1/chat/stream", query)
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert (error["code"], error["details"]["reason"]) == ("INVALID_API_KEY", "not_an_access_token")
+    assert citizen.secret not in response.content.decode()
+    citizen.api_key.refresh_from_db()
+    assert citizen.api_key.last_used_at is None
+    assert not Conversation.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -286,7 +304,7 @@ def test_sse_get_takes_a_token_parameter_for_event_source(citizen, stranger):
         ("   ", "malformed"),
         ("x" * 513, "malformed"),
         ("caé_x", "malformed"),
-        ("cai_unknown", "unknown"),
+        ("cat_unknown", "unknown"),
     ],
 )
 def test_a_bad_token_parameter_is_refused_not_anonymous(db, token, reason):
@@ -298,32 +316,31 @@ def test_a_bad_token_parameter_is_refused_not_anonymous(db, token, reason):
 
 
 def test_a_revoked_token_parameter_is_refused(citizen):
-    citizen.delete(f"/api/v1/auth/api-keys/{citizen.api_key.pk}")
-    response = Api().get("/api/v1/chat/stream", {"message": "hello", "session_id": "sse-rev", "token": citizen.secret})
+    secret = access_token(citizen)
+    Api().post("/api/v1/auth/logout", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = Api().get("/api/v1/chat/stream", {"message": "hello", "session_id": "sse-rev", "token": secret})
     assert response.status_code == 401
     assert response.json()["error"]["details"]["reason"] == "revoked"
 
 
 def test_the_token_parameter_is_only_for_the_stream(citizen):
     """Elsewhere (and on POST) a secret in the URL counts for nothing: the caller is anonymous."""
-    assert Api().get("/api/v1/auth/validate", {"token": citizen.secret}).status_code == 401
-    response = Api().post(
-        f"/api/v1/chat/stream?token={citizen.secret}", {"message": "hi", "session_id": "p"}, format="json"
-    )
+    secret = access_token(citizen)
+    assert Api().get("/api/v1/auth/validate", {"token": secret}).status_code == 401
+    body = {"message": "hi", "session_id": "p"}
+    response = Api().post(f"/api/v1/chat/stream?token={secret}", body, format="json")
     assert response.status_code == 200
     b"".join(response)
     assert Conversation.objects.get(pk="p").owner is None
 
 
-def test_the_token_parameter_never_reaches_the_access_log(citizen, caplog):
-    with caplog.at_level(logging.INFO, logger="apps.access"):
-        response = Api().get(
-            "/api/v1/chat/stream", {"message": "hello", "session_id": "sse-log", "token": citizen.secret}
-        )
-        b"".join(response)
-    assert caplog.records and all(
-        citizen.secret not in record.getMessage() + str(record.__dict__) for record in caplog.records
-    )
+def test_the_token_parameter_never_reaches_a_log_line(citizen, caplog):
+    secret = access_token(citizen)
+    with caplog.at_level(logging.DEBUG):
+        query = {"message": "hello", "session_id": "sse-log", "token": secret}
+        b"".join(Api().get("/api/v1/chat/stream", query))
+    assert any(record.name == "apps.access" for record in caplog.records)
+    assert all(secret not in f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
 
 
 def test_sse_streams_llm_tokens(citizen):
