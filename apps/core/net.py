@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.http import is_same_domain
 
 # Fetch Metadata values of a request this site made itself, or the user did (typed, bookmarked).
 _OWN_FETCH_SITES = frozenset({"same-origin", "none"})
@@ -29,15 +32,32 @@ def claims_bearer(header: bytes) -> bool:
     return header[:6].lower() == b"bearer"
 
 
-def is_cross_site(request: HttpRequest) -> bool:
-    """Whether a browser made this request for another site (a link, a form, an image): by
-    its Sec-Fetch-Site header, or, from a browser too old to send one, by an Origin that is
-    neither this site's nor in CSRF_TRUSTED_ORIGINS. A request with neither header is no
-    browser's, so it cannot have been forged with someone's cookies."""
+def is_from_this_site(request: HttpRequest) -> bool:
+    """Whether a browser shows that this site made the request (or its user did, typing the
+    address): by Sec-Fetch-Site, or from browsers without it by Origin, else by Referer.
+    None of them (an old browser following a link with no-referrer, or no browser at all)
+    proves nothing: False."""
     site = request.META.get("HTTP_SEC_FETCH_SITE")
     if site is not None:
-        return site.lower() not in _OWN_FETCH_SITES
+        return site.lower() in _OWN_FETCH_SITES
     origin = request.META.get("HTTP_ORIGIN")
-    if not origin:
-        return False
-    return origin != f"{request.scheme}://{request.get_host()}" and origin not in settings.CSRF_TRUSTED_ORIGINS
+    if origin and origin != "null":
+        return _is_own_origin(request, origin)
+    referer = urlsplit(request.META.get("HTTP_REFERER", ""))
+    return bool(referer.netloc) and _is_own_origin(request, f"{referer.scheme}://{referer.netloc}")
+
+
+def _is_own_origin(request: HttpRequest, origin: str) -> bool:
+    """This site's origin, or one of CSRF_TRUSTED_ORIGINS (``https://*.city.example``
+    admitting its subdomains), as Django's CSRF check reads them."""
+    if origin == f"{request.scheme}://{request.get_host()}":
+        return True
+    parsed = urlsplit(origin)
+    for trusted in settings.CSRF_TRUSTED_ORIGINS:
+        allowed = urlsplit(trusted)
+        if parsed.scheme == allowed.scheme and (
+            parsed.netloc == allowed.netloc
+            or (allowed.netloc.startswith("*") and is_same_domain(parsed.netloc, allowed.netloc[1:]))
+        ):
+            return True
+    return False

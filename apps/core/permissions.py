@@ -12,7 +12,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
-from apps.core.net import is_cross_site
+from apps.core.net import is_from_this_site
 
 Public = AllowAny
 Authenticated = IsAuthenticated
@@ -40,16 +40,18 @@ def require(*permissions: str) -> type[BasePermission]:
 class NotCrossSiteOnCookies(BasePermission):
     """For a GET that acts (GET /chat/stream, for EventSource, files reports and escalates):
     another site could otherwise act with a visitor's cookies just by linking to it, since
-    SameSite=Lax cookies go with a top-level navigation and no CSRF check covers a GET. A
-    caller that sent its own credential (a header, ?token=) has nothing to forge."""
+    SameSite=Lax cookies go with a top-level navigation and no CSRF check covers a GET. So a
+    request that carries cookies and no credential of its own (a header, ?token=) must show
+    it comes from this site (apps.core.net.is_from_this_site)."""
 
     message = (
-        "A request from another site cannot act with this browser's cookies; "
+        "A request this site did not make cannot act with this browser's cookies; "
         "send an Authorization header or ?token= instead."
     )
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if request.auth is None and is_cross_site(request._request):
+        django_request = request._request
+        if request.auth is None and django_request.COOKIES and not is_from_this_site(django_request):
             # Raised, not returned: DRF would answer an anonymous caller 401, as if signing in helped.
             raise PermissionDenied(self.message)
         return True

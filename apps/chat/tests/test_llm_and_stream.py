@@ -202,6 +202,8 @@ def test_a_claim_that_never_settles_frees_its_key_within_minutes(citizen):
         {"HTTP_SEC_FETCH_SITE": "cross-site"},
         {"HTTP_SEC_FETCH_SITE": "same-site"},
         {"HTTP_ORIGIN": "https://evil.example"},  # a browser without Fetch Metadata
+        {"HTTP_REFERER": "https://evil.example/page"},  # nor Origin, as on a GET navigation
+        {},  # nothing shows where it came from: a link followed with no-referrer
     ],
 )
 def test_another_site_cannot_start_a_stream_with_a_visitors_cookies(citizen, headers):
@@ -213,21 +215,39 @@ def test_another_site_cannot_start_a_stream_with_a_visitors_cookies(citizen, hea
     response = browser.get("/api/v1/chat/stream", query, **headers)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "PERMISSION_DENIED"
+    visitor = Api()
+    visitor.cookies["sessionid"] = "an anonymous visitor's session"
+    assert visitor.get("/api/v1/chat/stream", {**query, "session_id": "evil-2"}, **headers).status_code == 403
     assert not Conversation.objects.exists()
-    anonymous = Api().get("/api/v1/chat/stream", {**query, "session_id": "evil-2"}, **headers)
-    assert anonymous.status_code == 403
-    # The visitor's own pages, a typed address, or a caller with its own credential: allowed.
-    for own in ({"HTTP_SEC_FETCH_SITE": "same-origin"}, {"HTTP_SEC_FETCH_SITE": "none"}, {}):
-        ok = browser.get("/api/v1/chat/stream", {**query, "session_id": "mine"}, **own)
-        assert ok.status_code == 200, own
-        b"".join(ok)
-    token = access_token(citizen)
+    token = access_token(citizen)  # a credential of the caller's own: nothing to forge
     with_token = Api().get("/api/v1/chat/stream", {**query, "session_id": "tok", "token": token}, **headers)
     assert with_token.status_code == 200
     b"".join(with_token)
-    same_origin = browser.get("/api/v1/chat/stream", {**query, "session_id": "o"}, HTTP_ORIGIN="http://testserver")
-    assert same_origin.status_code == 200
-    b"".join(same_origin)
+
+
+@override_settings(CSRF_TRUSTED_ORIGINS=["https://*.city.example"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_SEC_FETCH_SITE": "same-origin"},
+        {"HTTP_SEC_FETCH_SITE": "none"},  # the address typed in
+        {"HTTP_ORIGIN": "http://testserver"},
+        {"HTTP_REFERER": "http://testserver/assistant/"},
+        {"HTTP_ORIGIN": "https://www.city.example"},  # a trusted origin, by its wildcard
+    ],
+)
+def test_this_sites_pages_stream_with_cookies(citizen, headers):
+    browser = Api()
+    browser.force_login(citizen.user)
+    response = browser.get("/api/v1/chat/stream", {"message": "hello", "session_id": "mine"}, **headers)
+    assert response.status_code == 200, headers
+    assert [event["type"] for event in events_of(response)][-1] == "complete"
+
+
+def test_a_first_visit_without_cookies_has_nothing_to_forge(db):
+    response = Api().get("/api/v1/chat/stream", {"message": "hello", "session_id": "first"})
+    assert response.status_code == 200
+    assert [event["type"] for event in events_of(response)][-1] == "complete"
 
 
 def test_head_does_not_start_an_exchange(citizen):
@@ -256,13 +276,13 @@ def test_sse_get_for_event_source(stranger):
 
 def test_sse_accepts_the_event_source_accept_header(stranger):
     # EventSource always sends `Accept: text/event-stream`; DRF's negotiation used to answer 406.
-    response = stranger.client.get(
-        "/api/v1/chat/stream", {"message": "hello", "session_id": "sse-accept"}, HTTP_ACCEPT="text/event-stream"
-    )
+    # (And Sec-Fetch-Site, as every browser does: the second request carries the session cookie.)
+    browser = {"HTTP_ACCEPT": "text/event-stream", "HTTP_SEC_FETCH_SITE": "same-origin"}
+    response = stranger.client.get("/api/v1/chat/stream", {"message": "hello", "session_id": "sse-accept"}, **browser)
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
     assert [event["type"] for event in events_of(response)][-1] == "complete"
-    refused = stranger.client.get("/api/v1/chat/stream", {"session_id": "sse-accept"}, HTTP_ACCEPT="text/event-stream")
+    refused = stranger.client.get("/api/v1/chat/stream", {"session_id": "sse-accept"}, **browser)
     assert refused.status_code == 422  # the usual JSON envelope, whatever the client accepts
     assert refused.json()["error"]["code"]
 
