@@ -274,11 +274,17 @@ def _infer_category(text: str, categories: list[Category]) -> Category | None:
 _TRAILING_CONNECTOR = re.compile(r"(?:\s+(?:and|&))+$")
 
 
-# A landmark right after the street says where on it: "on Elm St near the school".
+# A landmark right after the street says where on it: "on Elm St near the school", "by
+# Central Station". Only a thing (after "the", "a") or a name; never a time ("by Friday",
+# "by 5pm") or a clause ("near where I live", "behind schedule").
+_WHEN = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|Tomorrow|Tonight|Today)\b"
+)
 _LANDMARK = re.compile(
-    r",?\s+(?!by\s+the\s+way\b)(?:near|next to|opposite|outside|by|behind|beside|across from|in front of)\s+"
-    r"(?:(?:the|a|an)\s+)?[\w'-]+(?:\s+(?!and\b)[\w'-]+)?",
-    re.I,
+    r",?\s+(?:near|next to|opposite|outside|by|behind|beside|across from|in front of)\s+"
+    r"(?:(?:the|an?)\s+(?!way\b)[a-z][\w'-]*(?:\s+(?!and\b)[a-z][\w'-]*)?"
+    rf"|(?!{_WHEN})[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)"
 )
 
 

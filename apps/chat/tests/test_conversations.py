@@ -788,6 +788,11 @@ def test_intake_a_question_at_the_summary_is_not_added_to_the_report(citizen):
         ("bins on Oak Road opposite the library and they smell", "Oak Road opposite the library"),
         ("pothole on 5 Park Lane, next to the bakery", "5 Park Lane, next to the bakery"),
         ("light out on Oak Road by the way", "Oak Road"),
+        ("bins on Elm Street by Friday please", "Elm Street"),
+        ("pothole on Elm St by 5pm", "Elm St"),
+        ("light out on Oak Road behind schedule again", "Oak Road"),
+        ("a hole on 5 Park Lane near where I live", "5 Park Lane"),
+        ("a hole on 5 Park Lane by Central Station", "5 Park Lane by Central Station"),
     ],
 )
 def test_intake_places_are_told_from_times_and_keep_their_landmark(text, place):
