@@ -5,14 +5,17 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -28,10 +31,11 @@ from apps.accounts.selectors import (
     auth_session_get_by_refresh_token,
     user_find_by_identifier,
 )
-from apps.core.cache import cache_tolerant
+from apps.core.cache import CACHE_OUTAGE
 from apps.core.exceptions import Conflict
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # --- users -----------------------------------------------------------------------------
 
@@ -175,14 +179,22 @@ def _failure_key(identifier: str) -> str:
     return f"login-failures:{identifier.strip().lower()[:150]}"
 
 
-# Lockout lives in the cache. While the cache cannot be reached, sign-in goes on without it
-# (logged; health reports the cache), as the rate limiter does: a Redis outage must not lock
-# every citizen out.
-_LOCKOUT = "sign-in lockout"
+# Lockout lives in the shared cache. While it cannot be reached, each process keeps its own
+# lockout counts instead (as the rate limiter keeps its own counts), so sign-in neither
+# stops for everyone nor loses its limit; only an outage's errors are caught.
+_LOCAL_LOCKOUT = LocMemCache("citizenai-sign-in-lockout", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+
+
+def _lockout(operation: Callable[[BaseCache], T]) -> T:
+    try:
+        return operation(cache)
+    except CACHE_OUTAGE as exc:
+        logger.warning("Cache unreachable for sign-in lockout (%s); counting in this process", type(exc).__name__)
+        return operation(_LOCAL_LOCKOUT)
 
 
 def login_lock_remaining(*, identifier: str) -> float:
-    unlock_at = cache_tolerant(lambda: cache.get(_lock_key(identifier)), default=None, what=_LOCKOUT)
+    unlock_at = _lockout(lambda store: store.get(_lock_key(identifier)))
     return max(0.0, float(unlock_at) - time.time()) if unlock_at else 0.0
 
 
@@ -191,23 +203,23 @@ def login_failure_record(*, identifier: str) -> None:
     window = settings.LOGIN_LOCKOUT_SECONDS
     key = _failure_key(identifier)
 
-    def record() -> None:
-        cache.add(key, 0, window)
+    def record(store: BaseCache) -> None:
+        store.add(key, 0, window)
         try:
-            failures = cache.incr(key)
+            failures = store.incr(key)
         except ValueError:
-            cache.set(key, 1, window)
+            store.set(key, 1, window)
             failures = 1
         if failures >= settings.LOGIN_LOCKOUT_THRESHOLD:
-            cache.set(_lock_key(identifier), time.time() + window, window)
-            cache.delete(key)
+            store.set(_lock_key(identifier), time.time() + window, window)
+            store.delete(key)
 
-    cache_tolerant(record, default=None, what=_LOCKOUT)
+    _lockout(record)
 
 
 def login_failures_clear(*, identifier: str) -> None:
     keys = [_failure_key(identifier), _lock_key(identifier)]
-    cache_tolerant(lambda: cache.delete_many(keys), default=None, what=_LOCKOUT)
+    _lockout(lambda store: store.delete_many(keys))
 
 
 def user_authenticate(*, identifier: str, password: str, request: HttpRequest | None = None) -> User:

@@ -42,6 +42,9 @@ from redis.exceptions import NoScriptError, ResponseError
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
+# What a configured cache raises when it cannot be reached (Redis here; a socket's errors).
+CACHE_OUTAGE: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+
 
 @lru_cache(maxsize=4)
 def redis_client(url: str) -> redis.Redis:

@@ -11,6 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.accounts import services
 from apps.accounts.credentials import credential_hash
 from apps.accounts.models import AuthSession, RetiredRefreshToken, User
 from apps.accounts.roles import CITIZEN_PERMISSIONS, Role
@@ -251,6 +252,22 @@ def test_sign_in_goes_on_while_the_cache_is_unreachable(citizen, caplog):
         _fail("citizen", 2)
         assert_ok(login("citizen"))
     assert "Cache unreachable for sign-in lockout" in caplog.text
+
+
+def test_lockout_still_holds_in_each_process_while_the_cache_is_unreachable(citizen):
+    try:
+        with override_settings(CACHES=UNREACHABLE_CACHE, REDIS_URL=None):
+            _fail("citizen", settings.LOGIN_LOCKOUT_THRESHOLD)
+            assert_error(login("citizen"), 429, "RATE_LIMIT_EXCEEDED")
+    finally:
+        services._LOCAL_LOCKOUT.clear()
+
+
+def test_a_fault_in_the_lockout_code_is_not_taken_for_an_outage(citizen, monkeypatch):
+    """Only the cache's own errors mean an outage; anything else is a bug and shows as one."""
+    monkeypatch.setattr(services, "_lock_key", lambda identifier: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        services.login_lock_remaining(identifier="x")
 
 
 def test_failures_below_threshold_do_not_lock(citizen):
