@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,11 +102,19 @@ def user_create(
     return user
 
 
+def _username_for_address(email: str) -> str:
+    """The username a sign-up is given: its address, or, for an address too long to be a
+    username, a made-up one (the account still signs in by address)."""
+    if len(email) <= User._meta.get_field("username").max_length:
+        return email.lower()
+    return f"user-{secrets.token_hex(6)}"
+
+
 def user_register(*, email: str, password: str, name: str, username: str | None = None) -> User:
     first_name, _, last_name = name.strip().partition(" ")
     try:
         return user_create(
-            username=username or email.lower(),
+            username=username or _username_for_address(email),
             email=email,
             password=password,
             first_name=first_name[:150],
@@ -138,7 +147,7 @@ def user_update(*, user: User, actor: User, data: dict[str, Any]) -> User:
         if user.username.lower() == user.email.lower():
             # A sign-up's username is its address (user_register): it follows the address, or
             # the old one would still sign in here and stay taken for anyone else.
-            user.username = data["email"].lower()
+            user.username = _username_for_address(data["email"])
         user.email = data["email"]
     if "role" in data:
         user.role = data["role"]
@@ -158,7 +167,10 @@ def user_update(*, user: User, actor: User, data: dict[str, Any]) -> User:
         _check_password(data["password"], user)
         user.set_password(data["password"])
         auth_session_revoke_all(user=user)
-    user.save()
+    try:
+        user.save()
+    except IntegrityError:  # lost a race with another account taking the same address
+        raise ValidationError({"email": ["A user with that e-mail address already exists."]}) from None
     return user
 
 

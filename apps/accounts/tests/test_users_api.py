@@ -463,6 +463,28 @@ def test_a_new_address_replaces_the_old_one_as_the_sign_in_name(db):
     assert Api().post("/api/v1/auth/register", other, format="json").status_code == 201
 
 
+def test_an_address_too_long_for_a_username_still_signs_up_and_in(db):
+    long_address = "a" * 64 + "@" + "b" * 60 + "." + "c" * 30 + ".example.org"  # 168: a username holds 150
+    body = {"email": long_address, "password": PASSWORD, "name": "Ana Lima"}
+    assert Api().post("/api/v1/auth/register", body, format="json").status_code == 201
+    assert User.objects.get(email=long_address).username.startswith("user-")
+    signed_in = Api().post(LOGIN, {"email": long_address, "password": PASSWORD}, format="json")
+    assert signed_in.status_code == 200
+
+
+def test_an_address_that_lost_a_race_is_a_422_not_a_500(citizen, staff_member, monkeypatch):
+    """Two accounts taking the same address at once: the check passes for both, and the
+    database's unique username refuses the second."""
+    from apps.accounts import services
+
+    User.objects.filter(pk=citizen.user.pk).update(username="citizen@example.org")
+    User.objects.filter(pk=staff_member.user.pk).update(username="taken@example.org")
+    monkeypatch.setattr(services, "_check_unique", lambda **kwargs: None)
+    response = citizen.put(user_url(citizen.user.pk), {"email": "taken@example.org"})
+    assert response.status_code == 422
+    assert list(response.json()["error"]["details"]) == ["email"]
+
+
 def test_a_chosen_username_stays_when_the_address_changes(citizen):
     assert citizen.put(user_url(citizen.user.pk), {"email": "chris@example.org"}).status_code == 200
     citizen.user.refresh_from_db()
