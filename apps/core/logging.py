@@ -25,8 +25,8 @@ _second: tuple[int, str] = (-1, "")
 
 
 def utc_timestamp(created: float) -> str:
-    """ISO 8601 UTC with microseconds, as datetime.isoformat() would write it, the
-    date and time of day made once per second."""
+    """ISO 8601 UTC, always with microseconds (as isoformat(timespec="microseconds") writes
+    it), the date and time of day made once per second."""
     global _second
     whole = int(created)
     micros = round((created - whole) * 1_000_000)
