@@ -22,6 +22,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -35,10 +37,13 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.request import Request
 
+from apps.core.context import current_request_id
 from apps.core.envelope import error_body
 from apps.core.exceptions import BadRequest, Conflict
 from apps.core.models import IdempotencyKey
 from apps.core.ratelimit import caller_bucket
+
+logger = logging.getLogger(__name__)
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 MAX_KEY_LENGTH = 255
@@ -133,31 +138,45 @@ def idempotency_store(*, record: IdempotencyKey, response: Any, redact: tuple[st
 
 
 def _keep(record: IdempotencyKey, status: int, content: bytes, content_type: str) -> None:
-    record.status_code = status
-    record.response_body = content
-    record.content_type = content_type
-    record.expires_at = timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL)
-    record.save(update_fields=["status_code", "response_body", "content_type", "expires_at"])
+    """Stores the answer on the claim, if the claim is still this request's: one that ran
+    past its lease may have been taken over by a retry, whose answer is the one to keep."""
+    kept = IdempotencyKey.objects.filter(pk=record.pk, status_code__isnull=True).update(
+        status_code=status,
+        response_body=content,
+        content_type=content_type,
+        expires_at=timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL),
+    )
+    if not kept:
+        logger.warning("An Idempotency-Key claim ran past its lease; its answer is not kept")
 
 
-def _interrupted() -> bytes:
+def _renew(record: IdempotencyKey) -> None:
+    IdempotencyKey.objects.filter(pk=record.pk, status_code__isnull=True).update(
+        expires_at=timezone.now() + timedelta(seconds=CLAIM_LEASE_SECONDS)
+    )
+
+
+def _interrupted(request_id: str) -> bytes:
     body = error_body(
         "CONFLICT",
         "The first request with this Idempotency-Key stopped after its message was stored; "
         "read the conversation's history instead of sending it again.",
     )
+    body["metadata"]["request_id"] = request_id  # the first request's, as every replay has
     return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _kept_once_sent(record: IdempotencyKey, response: StreamingHttpResponse) -> Any:
     """The response's stream, unchanged, settling the key when it ends (the module's
-    docstring says how). A stream from a sync iterator (none here) releases it at once."""
+    docstring says how) and renewing the claim while it runs. A stream from a sync iterator
+    (none here) releases it at once."""
     if not response.is_async:
         record.delete()
         return response.streaming_content
     source, status = response.streaming_content, response.status_code
     content_type = response.get("Content-Type", "text/event-stream")
     progress: StreamProgress | None = getattr(response, "stream_progress", None)
+    request_id = current_request_id()  # gone from the context by the time the stream ends
 
     def settle(sent: list[bytes], whole: bool) -> None:
         # Without a StreamProgress, a stream is taken to have written something from the start.
@@ -165,17 +184,21 @@ def _kept_once_sent(record: IdempotencyKey, response: StreamingHttpResponse) -> 
         if complete:
             _keep(record, status, b"".join(sent), content_type)
         elif committed:
-            _keep(record, 409, _interrupted(), "application/json")
+            _keep(record, 409, _interrupted(request_id), "application/json")
         else:
             record.delete()
 
     async def relay() -> AsyncIterator[bytes]:
         sent: list[bytes] = []
         whole = False
+        renewed = time.monotonic()
         try:
             async with aclosing(source) as parts:  # type: ignore[type-var]
                 async for part in parts:
                     sent.append(part)
+                    if time.monotonic() - renewed > CLAIM_LEASE_SECONDS / 3:
+                        renewed = time.monotonic()
+                        await sync_to_async(_renew)(record)
                     yield part
             whole = True
         finally:

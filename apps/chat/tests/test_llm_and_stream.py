@@ -166,6 +166,60 @@ def test_a_stream_that_fails_after_storing_its_question_keeps_its_key_as_a_409(c
     assert Message.objects.filter(conversation_id="fails-idem", role="user").count() == 1
 
 
+def test_the_409_replay_carries_the_first_requests_id(citizen, monkeypatch):
+    from apps.chat import services
+
+    def failing(prepared, **kwargs):
+        yield "City Hall "
+        raise RuntimeError("a fault inside the answer")
+
+    monkeypatch.setattr(services, "answer_chunks", failing)
+    body = {"message": OFFICE_HOURS, "session_id": "fails-id"}
+    first = citizen.client.post(
+        "/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-i", HTTP_X_REQUEST_ID="req-first"
+    )
+    b"".join(first)
+    retry = citizen.client.post(
+        "/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-i", HTTP_X_REQUEST_ID="req-retry"
+    )
+    assert retry.status_code == 409
+    assert retry.json()["metadata"]["request_id"] == "req-first"
+
+
+def test_a_long_stream_renews_its_claim_so_no_retry_asks_again(citizen, monkeypatch):
+    from apps.core import idempotency
+
+    renewals: list[object] = []
+    renew = idempotency._renew
+    monkeypatch.setattr(idempotency, "CLAIM_LEASE_SECONDS", 0.9)
+    monkeypatch.setattr(idempotency, "_renew", lambda record: (renewals.append(record), renew(record)))
+    body = {"message": OFFICE_HOURS, "session_id": "long"}
+    with fake_llm(tokens=["City ", "Hall ", "opens ", "at 8:30."], gap=0.4) as llm, llm_settings(llm.base_url):
+        first = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-l")
+        sent = b"".join(first)
+    assert renewals
+    retry = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-l")
+    assert retry["Idempotent-Replayed"] == "true" and retry.content == sent
+
+
+def test_an_answer_whose_claim_was_taken_over_is_still_answered(citizen, monkeypatch):
+    """A request that ran past its lease: a retry may have taken the key over. Its own
+    answer is sent, not kept (the retry's is), and it is no 500."""
+    from apps.chat import services
+
+    exchange = services.conversation_exchange
+
+    def slow(**kwargs):
+        IdempotencyKey.objects.all().delete()  # the lease ran out and a retry took the key
+        return exchange(**kwargs)
+
+    monkeypatch.setattr(services, "conversation_exchange", slow)
+    body = {"message": OFFICE_HOURS, "session_id": "taken"}
+    response = citizen.client.post("/api/v1/chat/message", body, format="json", HTTP_IDEMPOTENCY_KEY="k-t")
+    assert response.status_code == 200
+    assert not IdempotencyKey.objects.exists()
+
+
 def test_a_stream_that_fails_before_storing_anything_releases_its_key(citizen, monkeypatch):
     from apps.chat import services
 
