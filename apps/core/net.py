@@ -6,9 +6,6 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.http import is_same_domain
 
-# Fetch Metadata values of a request this site made itself, or the user did (typed, bookmarked).
-_OWN_FETCH_SITES = frozenset({"same-origin", "none"})
-
 
 def client_ip(request: HttpRequest) -> str:
     """The caller's address. X-Forwarded-For is believed only for the number of proxies
@@ -33,13 +30,15 @@ def claims_bearer(header: bytes) -> bool:
 
 
 def is_from_this_site(request: HttpRequest) -> bool:
-    """Whether a browser shows that this site made the request (or its user did, typing the
-    address): by Sec-Fetch-Site, or from browsers without it by Origin, else by Referer.
-    None of them (an old browser following a link with no-referrer, or no browser at all)
-    proves nothing: False."""
+    """Whether a browser shows that a page of this site made the request: by Fetch Metadata
+    (Sec-Fetch-Site same-origin, and not a navigation: a link that opens the URL as a page,
+    even from this site, or "none" for one opened from a mail or chat program, are not a
+    page's own request), or from browsers without it by Origin, else by Referer. None of
+    them (an old browser following a link with no-referrer, or no browser at all) proves
+    nothing: False."""
     site = request.META.get("HTTP_SEC_FETCH_SITE")
     if site is not None:
-        return site.lower() in _OWN_FETCH_SITES
+        return site.lower() == "same-origin" and request.META.get("HTTP_SEC_FETCH_MODE", "").lower() != "navigate"
     origin = request.META.get("HTTP_ORIGIN")
     if origin and origin != "null":
         return _is_own_origin(request, origin)

@@ -257,7 +257,9 @@ class StreamView(ApiView):
             OpenApiParameter("thread_id", str),
             OpenApiParameter("user_message_id", str, description="Edit this earlier message (seed 003)."),
             OpenApiParameter(
-                "token", str, description="An API key or access token, for EventSource, which cannot send headers."
+                "token",
+                str,
+                description="An access token (never an API key), for EventSource, which cannot send headers.",
             ),
         ],
         responses={(200, "text/event-stream"): str},

@@ -255,6 +255,8 @@ def test_a_claim_that_never_settles_frees_its_key_within_minutes(citizen):
     [
         {"HTTP_SEC_FETCH_SITE": "cross-site"},
         {"HTTP_SEC_FETCH_SITE": "same-site"},
+        {"HTTP_SEC_FETCH_SITE": "none"},  # a link opened from a mail or chat program
+        {"HTTP_SEC_FETCH_SITE": "same-origin", "HTTP_SEC_FETCH_MODE": "navigate"},  # opened as a page
         {"HTTP_ORIGIN": "https://evil.example"},  # a browser without Fetch Metadata
         {"HTTP_REFERER": "https://evil.example/page"},  # nor Origin, as on a GET navigation
         {},  # nothing shows where it came from: a link followed with no-referrer
@@ -283,8 +285,7 @@ def test_another_site_cannot_start_a_stream_with_a_visitors_cookies(citizen, hea
 @pytest.mark.parametrize(
     "headers",
     [
-        {"HTTP_SEC_FETCH_SITE": "same-origin"},
-        {"HTTP_SEC_FETCH_SITE": "none"},  # the address typed in
+        {"HTTP_SEC_FETCH_SITE": "same-origin", "HTTP_SEC_FETCH_MODE": "cors"},  # the widget's EventSource
         {"HTTP_ORIGIN": "http://testserver"},
         {"HTTP_REFERER": "http://testserver/assistant/"},
         {"HTTP_ORIGIN": "https://www.city.example"},  # a trusted origin, by its wildcard
