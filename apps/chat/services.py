@@ -32,6 +32,7 @@ from apps.chat.engine.router import choose_agent, update_streaks
 from apps.chat.engine.understanding import Understanding, understand
 from apps.chat.models import Conversation, ConversationStatus, Feedback, Message, Role
 from apps.core.events import event_publish
+from apps.core.exceptions import Conflict
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" lets a trailing newline through
 CHUNK_WORDS = 4
@@ -184,9 +185,26 @@ def user_message_id_check(*, session_id: str | None, user_message_id: uuid.UUID 
     which a stream could only report in-band once it had started."""
     if user_message_id is None:
         return
-    found = Message.objects.filter(pk=user_message_id).values_list("conversation_id", "role").first()
-    if found is not None and found != (session_id, Role.USER):
+    found = Message.objects.filter(pk=user_message_id).first()
+    if found is None:
+        return
+    if (found.conversation_id, found.role) != (session_id, Role.USER):
         raise NotFound(NOT_AN_EDITABLE_MESSAGE)
+    _refuse_if_it_filed(found)
+
+
+def _refuse_if_it_filed(message: Message) -> None:
+    """A message from which on a report was filed stays as it is: the report is a concern now,
+    perhaps already seen by staff, and editing the conversation that led to it would take it
+    up again (or file it twice)."""
+    later = Message.objects.filter(conversation_id=message.conversation_id, created_at__gte=message.created_at)
+    filed = later.filter(role=Role.ASSISTANT, metadata__has_key="concern").values_list("metadata", flat=True).first()
+    if filed is not None:
+        raise Conflict(
+            f"Report {filed['concern']['tracking_number']} was filed from this message on, so it can no "
+            "longer be edited; send a new message instead.",
+            {"user_message_id": ["A report was filed from this message on."]},
+        )
 
 
 def _edit_or_store_user_message(
@@ -207,13 +225,9 @@ def _edit_or_store_user_message(
             # Edit mode (seed 003): the message changes and everything after it goes; the
             # conversation goes back to where it was before it (a report half-taken, the
             # streaks that lead to a person). A message from before state_before was kept
-            # starts afresh. A report filed from there on stays filed (it is a concern now,
-            # and others may have seen it), so it is not taken up again to be filed twice.
-            later = conversation.messages.filter(created_at__gte=existing.created_at)
-            filed = later.filter(role=Role.ASSISTANT, metadata__has_key="concern").exists()
+            # starts afresh.
+            _refuse_if_it_filed(existing)
             conversation.state = copy.deepcopy(existing.state_before or {})
-            if filed:
-                conversation.state.pop("intake", None)
             conversation.messages.filter(created_at__gt=existing.created_at).delete()
             conversation.messages.filter(reply_to=existing).delete()
             existing.content = text

@@ -482,14 +482,25 @@ def test_editing_a_reply_in_a_report_goes_back_to_that_point_not_the_start(citiz
     assert "44 Maple Avenue" in intake["location"]
 
 
-def test_editing_the_yes_that_filed_a_report_does_not_file_it_again(citizen):
+def test_a_message_from_which_a_report_was_filed_cannot_be_edited(citizen):
+    """The report is a concern now: editing the conversation that led to it would take it up
+    again, or file it twice. Messages after the filing can still be edited."""
     say(citizen, "There's a huge hole in the road on 8 Baker Street", session_id="edit-filed")
-    say(citizen, "yes", session_id="edit-filed")
+    confirmed = say(citizen, "yes", session_id="edit-filed")
     filed = say(citizen, "yes", session_id="edit-filed")
+    tracking = filed["metadata"]["concern"]["tracking_number"]
+    for message in (confirmed, filed):
+        body = {"message": "yes please", "session_id": "edit-filed", "user_message_id": message["user_message_id"]}
+        response = citizen.post("/api/v1/chat/message", body)
+        assert response.status_code == 409
+        assert tracking in response.json()["error"]["message"]
+        stream = citizen.client.post("/api/v1/chat/stream", body, format="json")
+        assert stream.status_code == 409  # refused before the stream starts
     assert Concern.objects.count() == 1
-    edited = say(citizen, "yes please", session_id="edit-filed", user_message_id=filed["user_message_id"])
-    assert Concern.objects.count() == 1, edited["response"]
-    assert "intake" not in Conversation.objects.get(pk="edit-filed").state
+    assert Message.objects.filter(conversation_id="edit-filed").count() == 6
+    after = say(citizen, "What are your office hours?", session_id="edit-filed")
+    edited = say(citizen, "hello", session_id="edit-filed", user_message_id=after["user_message_id"])
+    assert edited["user_message_id"] == after["user_message_id"]
 
 
 def test_thread_id_alias_and_optimistic_ids(citizen):
