@@ -206,8 +206,10 @@ def _lockout(operation: Callable[[BaseCache], T]) -> T:
 
 
 def login_lock_remaining(*, identifier: str) -> float:
-    unlock_at = _lockout(lambda store: store.get(_lock_key(identifier)))
-    return max(0.0, float(unlock_at) - time.time()) if unlock_at else 0.0
+    # The process's own store too: a lockout made there during an outage outlasts the outage.
+    key = _lock_key(identifier)
+    unlock_at = max(float(_lockout(lambda store: store.get(key)) or 0), float(_LOCAL_LOCKOUT.get(key) or 0))
+    return max(0.0, unlock_at - time.time())
 
 
 def login_failure_record(*, identifier: str) -> None:

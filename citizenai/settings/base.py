@@ -128,6 +128,9 @@ if REDIS_URL:
             "BACKEND": "apps.core.cache.ReusingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
+            # A Redis that hangs fails fast (redis-py waits without end by default): what reads
+            # the cache falls back (credentials to PostgreSQL, sign-in lockout to the process).
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 2.0},
         }
     }
     CHANNEL_LAYERS = {

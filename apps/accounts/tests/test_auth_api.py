@@ -259,6 +259,8 @@ def test_lockout_still_holds_in_each_process_while_the_cache_is_unreachable(citi
         with override_settings(CACHES=UNREACHABLE_CACHE, REDIS_URL=None):
             _fail("citizen", settings.LOGIN_LOCKOUT_THRESHOLD)
             assert_error(login("citizen"), 429, "RATE_LIMIT_EXCEEDED")
+        # The cache is back: a lockout made during the outage still holds.
+        assert_error(login("citizen"), 429, "RATE_LIMIT_EXCEEDED")
     finally:
         services._LOCAL_LOCKOUT.clear()
 
