@@ -275,16 +275,27 @@ _TRAILING_CONNECTOR = re.compile(r"(?:\s+(?:and|&))+$")
 
 
 # A landmark right after the street says where on it: "on Elm St near the school", "by
-# Central Station". Only a thing (after "the", "a") or a name; never a time ("by Friday",
-# "by 5pm") or a clause ("near where I live", "behind schedule").
-_WHEN = (
+# The Crown pub". Only a thing (after "the", "a", "my"...) or a name; never a time ("by
+# Friday", "by the end of the week", "by 5pm") or a clause ("near where I live").
+_WHEN_NAME = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|Tomorrow|Tonight|Today)\b"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|Mon|Tues?|Wed|Thu|Thurs?|Fri|Sat|Sun|"
+    r"Today|Tonight|Tomorrow|Christmas|Easter|New\s+Year|I)\b"
+)
+_WHEN_NOUN = (
+    r"(?:end|start|beginning|weekend|week|time|times|morning|afternoon|evening|night|day|month|year|"
+    r"hour|minute|moment|deadline|way)\b"
+)
+# Words that end a landmark: what follows is the rest of the sentence.
+_NOT_LANDMARK = (
+    r"(?:and|or|but|so|then|because|please|again|now|today|tomorrow|yesterday|too|as|it|is|was|"
+    r"has|had|there|which|that|who|where|when|we|they|you|he|she|i)\b"
 )
 _LANDMARK = re.compile(
-    r",?\s+(?:near|next to|opposite|outside|by|behind|beside|across from|in front of)\s+"
-    r"(?:(?:the|an?)\s+(?!way\b)[a-z][\w'-]*(?:\s+(?!and\b)[a-z][\w'-]*)?"
-    rf"|(?!{_WHEN})[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)"
+    r",?\s+(?i:near|next to|opposite|outside|by|behind|beside|across from|in front of)\s+"
+    rf"(?:(?:the|an?|my|our|his|her|their)\s+(?!{_WHEN_NOUN})[a-z][\w'-]*(?:\s+(?!{_NOT_LANDMARK})[a-z][\w'-]*)?"
+    rf"|(?!{_WHEN_NAME})[A-Z][\w'-]*(?:\s+(?!(?i:{_NOT_LANDMARK}))[A-Za-z][\w'-]*){{0,2}})"
 )
 
 

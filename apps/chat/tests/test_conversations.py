@@ -804,6 +804,14 @@ def test_intake_a_question_at_the_summary_is_not_added_to_the_report(citizen):
         ("light out on Oak Road behind schedule again", "Oak Road"),
         ("a hole on 5 Park Lane near where I live", "5 Park Lane"),
         ("a hole on 5 Park Lane by Central Station", "5 Park Lane by Central Station"),
+        ("hole on Elm Street by the end of the week", "Elm Street"),
+        ("bins on Oak Road by the weekend please", "Oak Road"),
+        ("hole on Elm Street by Christmas", "Elm Street"),
+        ("hole on Elm Street by Jan 5", "Elm Street"),
+        ("hole on Elm Street by I think Monday", "Elm Street"),
+        ("hole on Elm Street outside my house", "Elm Street outside my house"),
+        ("hole on Elm Street by The Crown pub", "Elm Street by The Crown pub"),
+        ("hole on Elm St near the school it is dangerous", "Elm St near the school"),
     ],
 )
 def test_intake_places_are_told_from_times_and_keep_their_landmark(text, place):
