@@ -148,8 +148,9 @@ def test_a_stream_under_an_idempotency_key_is_answered_once_and_replayed(citizen
     assert conflict.status_code == 409
 
 
-def test_a_stream_that_fails_after_storing_its_question_keeps_its_key_as_a_409(citizen, monkeypatch):
-    """Sending it again would ask twice: the retry is told to read the conversation."""
+@pytest.fixture
+def answer_fails_midway(monkeypatch):
+    """The answer breaks after its first piece, once the question is stored."""
     from apps.chat import services
 
     def failing(prepared, **kwargs):
@@ -157,33 +158,23 @@ def test_a_stream_that_fails_after_storing_its_question_keeps_its_key_as_a_409(c
         raise RuntimeError("a fault inside the answer")
 
     monkeypatch.setattr(services, "answer_chunks", failing)
+
+
+def test_a_stream_that_fails_after_storing_its_question_keeps_its_key_as_a_409(citizen, answer_fails_midway):
+    """Sending it again would ask twice: the retry is told to read the conversation, in a
+    replay that carries the first request's id as every replay does."""
     body = {"message": OFFICE_HOURS, "session_id": "fails-idem"}
-    first = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-f")
+    first = citizen.client.post(
+        "/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-f", HTTP_X_REQUEST_ID="req-first"
+    )
     assert [e["type"] for e in events_of(first)][-1] == "error"
-    retry = citizen.client.post("/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-f")
+    retry = citizen.client.post(
+        "/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-f", HTTP_X_REQUEST_ID="req-retry"
+    )
     assert retry.status_code == 409 and retry["Idempotent-Replayed"] == "true"
     assert "history" in retry.json()["error"]["message"]
-    assert Message.objects.filter(conversation_id="fails-idem", role="user").count() == 1
-
-
-def test_the_409_replay_carries_the_first_requests_id(citizen, monkeypatch):
-    from apps.chat import services
-
-    def failing(prepared, **kwargs):
-        yield "City Hall "
-        raise RuntimeError("a fault inside the answer")
-
-    monkeypatch.setattr(services, "answer_chunks", failing)
-    body = {"message": OFFICE_HOURS, "session_id": "fails-id"}
-    first = citizen.client.post(
-        "/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-i", HTTP_X_REQUEST_ID="req-first"
-    )
-    b"".join(first)
-    retry = citizen.client.post(
-        "/api/v1/chat/stream", body, format="json", HTTP_IDEMPOTENCY_KEY="k-i", HTTP_X_REQUEST_ID="req-retry"
-    )
-    assert retry.status_code == 409
     assert retry.json()["metadata"]["request_id"] == "req-first"
+    assert Message.objects.filter(conversation_id="fails-idem", role="user").count() == 1
 
 
 def test_a_long_stream_renews_its_claim_so_no_retry_asks_again(citizen, monkeypatch):
