@@ -36,6 +36,29 @@ def test_unknown_path_outside_api_is_html(stranger):
     assert "text/html" in response["Content-Type"]
 
 
+@pytest.mark.parametrize(
+    ("view", "status", "heading"),
+    [
+        ("not_found", 404, "Page not found"),
+        ("server_error", 500, "Something went wrong"),
+        ("permission_denied", 403, "Forbidden"),
+        ("bad_request", 400, "Bad request"),
+    ],
+)
+def test_error_pages_have_the_sites_look_and_need_no_database(rf, view, status, heading):
+    """The site's stylesheet and header, a way back; nothing that reads the user or the
+    session (no database here: a 500 may be about it)."""
+    from apps.core import views
+
+    request = rf.get("/somewhere/")
+    response = getattr(views, view)(request) if view == "server_error" else getattr(views, view)(request, None)
+    page = response.content.decode()
+    assert response.status_code == status
+    assert f"<h1>{heading}</h1>" in page
+    assert "/static/css/site.css" in page and 'class="site-header"' in page
+    assert 'href="/"' in page
+
+
 def test_method_not_allowed_is_405_envelope(stranger):
     response = stranger.delete("/api/v1/system/health")
     assert response.status_code == 405
