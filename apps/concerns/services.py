@@ -179,9 +179,11 @@ def concern_update(
         )
         changed.append("status")
     if priority is not None and priority != concern.priority:
+        # A date staff set by hand stays; only the one the SLA gave follows the new priority.
+        from_sla = concern.estimated_resolution == concern.submitted_at + concern.category.sla_for(concern.priority)
         concern.priority = priority
         changed.append("priority")
-        if estimated_resolution is None:
+        if estimated_resolution is None and (from_sla or concern.estimated_resolution is None):
             concern.estimated_resolution = concern.submitted_at + concern.category.sla_for(priority)
             changed.append("estimated_resolution")
     if estimated_resolution is not None:

@@ -733,6 +733,14 @@ class TestUpdate:
         data = self.put(staff_member, concern, body)
         assert parse_time(data["estimated_resolution"]) == target
 
+    def test_a_date_set_by_hand_stays_when_the_priority_changes(self, staff_member: Any, concern: Concern) -> None:
+        """Only the date the SLA gave follows the priority; one staff promised stays."""
+        target = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
+        self.put(staff_member, concern, {"estimated_resolution": target.isoformat()})
+        data = self.put(staff_member, concern, {"priority": "emergency"})
+        assert data["priority"] == "emergency"
+        assert parse_time(data["estimated_resolution"]) == target
+
     def test_assign_to_staff_and_unassign(self, staff_member: Any, concern: Concern) -> None:
         data = self.put(staff_member, concern, {"assigned_to": "staff"})
         assert data["assigned_to"] == "staff"
