@@ -271,6 +271,12 @@ def _infer_category(text: str, categories: list[Category]) -> Category | None:
     return next((c for c in categories if c.code == code), None)
 
 
+def names_a_problem(text: str) -> bool:
+    """Whether a message names a kind of problem the city takes reports of ("the light",
+    "a pothole"): it describes the problem, whatever its mood."""
+    return _infer_category(text, _categories()) is not None
+
+
 _TRAILING_CONNECTOR = re.compile(r"(?:\s+(?:and|&))+$")
 
 

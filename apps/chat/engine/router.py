@@ -6,7 +6,7 @@ import re
 
 from django.conf import settings
 
-from apps.chat.engine.agents import CANCEL, NO, RESUME, YES, Turn
+from apps.chat.engine.agents import CANCEL, NO, RESUME, YES, Turn, names_a_problem
 
 SMALL_TALK = {"greeting", "goodbye", "feedback"}
 INTAKE_EXIT_CONFIDENCE = 0.8
@@ -57,8 +57,14 @@ def answers_intake(turn: Turn) -> bool:
 def _angry_in_intake(turn: Turn) -> bool:
     """A reply to the intake that is plainly a complaint about the service, not the problem
     described: "I'm furious, this is the worst service ever". Descriptions are often
-    negative ("broken for weeks"); only a confident complaint counts."""
-    return turn.intent == "complaint" and turn.confidence >= INTAKE_EXIT_CONFIDENCE and turn.sentiment == "negative"
+    negative ("the light has been out for weeks"); only a confident complaint that names no
+    kind of problem counts."""
+    return (
+        turn.intent == "complaint"
+        and turn.confidence >= INTAKE_EXIT_CONFIDENCE
+        and turn.sentiment == "negative"
+        and not names_a_problem(turn.text)
+    )
 
 
 def update_streaks(turn: Turn) -> None:

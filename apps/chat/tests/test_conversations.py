@@ -428,6 +428,14 @@ def test_anger_twice_in_the_middle_of_a_report_goes_to_a_person_and_keeps_the_re
     assert not Concern.objects.exists()
 
 
+def test_angry_descriptions_of_the_problem_in_a_report_are_not_taken_for_anger(citizen, published):
+    say(citizen, "I want to report a broken street light", session_id="described")
+    say(citizen, "the light has been out for weeks, nobody fixed it", session_id="described")
+    data = say(citizen, "the lamp post is dark every night and nobody fixed it, terrible", session_id="described")
+    assert data["agent_id"] == "intake"
+    assert not [e for e, _ in published if e == "chat.escalated"]
+
+
 def test_a_calm_reply_between_complaints_in_a_report_starts_the_count_again(citizen, published):
     say(citizen, "I want to report a pothole", session_id="calm-intake")
     say(citizen, "This is ridiculous, nobody ever fixes anything here!", session_id="calm-intake")
