@@ -67,6 +67,16 @@ class BearerAuthentication(BaseAuthentication):
 TOKEN_MAX_LENGTH = 512  # a secret sent in a URL (?token=) longer than this is malformed
 
 
+def sent_secret(value: Any) -> str | None:
+    """A secret as a client sent it outside the Authorization header (``?token=``, a
+    WebSocket's auth message), trimmed; None when it is no secret's shape (empty, too long,
+    not ASCII, not text)."""
+    if not isinstance(value, str):
+        return None
+    secret = value.strip()
+    return secret if secret and len(secret) <= TOKEN_MAX_LENGTH and secret.isascii() else None
+
+
 class QueryTokenAuthentication(BaseAuthentication):
     """``?token=<access token>`` on a GET, for the one client that cannot send an
     Authorization header: a browser's EventSource (GET /chat/stream). Only views that list
@@ -78,8 +88,8 @@ class QueryTokenAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         if request.method != "GET" or "token" not in request.query_params:
             return None
-        secret = request.query_params.getlist("token")[-1].strip()
-        if not secret or len(secret) > TOKEN_MAX_LENGTH or not secret.isascii():
+        secret = sent_secret(request.query_params.getlist("token")[-1])
+        if secret is None:
             raise InvalidCredentials("The token parameter is empty or malformed.", "malformed")
         if not secret.startswith(ACCESS_TOKEN_PREFIX):
             raise InvalidCredentials(

@@ -85,6 +85,11 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:50]}"
 
+    @property
+    def episode_id(self) -> str | None:
+        """Seed 003's episode of an answer: the question it answers."""
+        return str(self.reply_to_id) if self.reply_to_id else None
+
 
 class Feedback(models.Model):
     """A citizen's rating of one answer; the mean is the satisfaction score."""

@@ -19,7 +19,7 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.conf import settings
 from django.utils.functional import LazyObject, empty
 
-from apps.accounts.authentication import TOKEN_MAX_LENGTH, authenticate_bearer
+from apps.accounts.authentication import authenticate_bearer, sent_secret
 from apps.accounts.models import ApiKey
 from apps.chat.services import Principal, anonymous_owner_key
 from apps.core.exceptions import InvalidCredentials
@@ -87,11 +87,11 @@ def _unwrap(user: Any) -> Any:
     return user
 
 
-async def authenticate_secret(secret: Any) -> Identity:
+async def authenticate_secret(sent: Any) -> Identity:
     """An API key (cai_...) or access token (cat_...), or Refused(4401)."""
-    if not isinstance(secret, str) or not secret.strip() or len(secret) > TOKEN_MAX_LENGTH:
+    secret = sent_secret(sent)
+    if secret is None:
         raise Refused(4401, "INVALID_API_KEY", "The token is missing or malformed.", {"reason": "malformed"})
-    secret = secret.strip()
     try:
         user, credential = await database_sync_to_async(authenticate_bearer)(secret)
     except InvalidCredentials as exc:

@@ -72,7 +72,7 @@ class ThreadDetailSerializer(ThreadSerializer):
 
 class ThreadMessageSerializer(serializers.ModelSerializer):
     thread_id = serializers.CharField(source="conversation_id")
-    episode_id = serializers.SerializerMethodField()
+    episode_id = serializers.CharField(read_only=True, allow_null=True)  # Message.episode_id
 
     class Meta:
         model = Message
@@ -88,6 +88,3 @@ class ThreadMessageSerializer(serializers.ModelSerializer):
             "created_at",
             "episode_id",
         ]
-
-    def get_episode_id(self, message: Message) -> str | None:
-        return str(message.reply_to_id) if message.reply_to_id else None

@@ -55,7 +55,7 @@ def answer_payload(prepared: services.Prepared, answer: Message) -> dict[str, An
         "requires_input": prepared.reply.requires_input,
         "message_id": str(answer.pk),
         "user_message_id": str(prepared.user_message.pk),
-        "episode_id": str(answer.reply_to_id),  # seed 003: as ThreadMessageSerializer gives it
+        "episode_id": answer.episode_id,  # seed 003
         "escalated": prepared.conversation.status == "escalated" or bool(prepared.escalation),
         "metadata": {
             "processing_time_ms": metadata["processing_time_ms"],
