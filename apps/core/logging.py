@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import time
 from itertools import islice
 
+import orjson
+
+from apps.core.clock import utc_timestamp
 from apps.core.context import current_request_id
 
 _STANDARD = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
 _STANDARD_ATTRS = frozenset(_STANDARD) | {"message", "asctime", "request_id"}
-# One encoder for every line: json.dumps(default=...) builds a new one per call.
-_encode = json.JSONEncoder(default=str).encode
+# For what orjson refuses (a key that is not a string, an integer over 64 bits).
+_encode_stdlib = json.JSONEncoder(default=str).encode
+
+
+def _encode(entry: dict[str, object]) -> str:
+    """One line of JSON, UTF-8 as it is (not \\u-escaped); values JSON has no form for
+    written as text. By orjson: the access log writes a line for every request, and the
+    standard encoder took about half of the formatting's time."""
+    try:
+        return orjson.dumps(entry, default=str).decode()
+    except orjson.JSONEncodeError:
+        return _encode_stdlib(entry)
 
 # Neither format shows where a call was made: without this, logging walks the caller's stack
 # for every record (the "Optimization" section of the logging HOWTO), about a fifth of the cost
@@ -21,21 +36,33 @@ logging._srcfile = None
 # (logging.logProcesses and logThreads stay on: they are global, and gunicorn's own lines
 # are formatted with %(process)d.)
 
-_second: tuple[int, str] = (-1, "")
+# Per thread, what LogRecord's constructor finds out about the caller each time (thread and
+# process, names, the empty source location): see access_record.
+_record_base: dict[int, dict[str, object]] = {}
+os.register_at_fork(after_in_child=_record_base.clear)
 
 
-def utc_timestamp(created: float) -> str:
-    """ISO 8601 UTC, always with microseconds (as isoformat(timespec="microseconds") writes
-    it), the date and time of day made once per second."""
-    global _second
-    whole = int(created)
-    micros = round((created - whole) * 1_000_000)
-    if micros == 1_000_000:
-        whole, micros = whole + 1, 0
-    second = _second  # read once: another thread may move it on meanwhile
-    if second[0] != whole:
-        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return f"{second[1]}.{micros:06d}Z"
+def access_record(logger: logging.Logger, message: str, fields: dict[str, object]) -> logging.LogRecord:
+    """The INFO record ``logger.info(message, extra=fields)`` makes, for ``logger.handle()``.
+
+    The access log writes one for every request, and LogRecord's constructor (thread and
+    process lookups, file name and module of an unknown caller) was about a third of the
+    line's cost. Here those come from a record made once per thread, and only the time,
+    the message and the fields are new. (A record factory set with setLogRecordFactory is
+    not asked; nothing here sets one.)"""
+    base = _record_base.get(threading.get_ident())
+    if base is None:
+        made = logging.LogRecord(logger.name, logging.INFO, "(unknown file)", 0, "", (), None)
+        base = _record_base[threading.get_ident()] = dict(made.__dict__)
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    entries = record.__dict__
+    entries.update(base)  # LogRecord's own attributes first, in its order, as JsonFormatter expects
+    created = time.time()
+    entries["name"], entries["msg"], entries["created"] = logger.name, message, created
+    entries["msecs"] = int((created - int(created)) * 1000) + 0.0
+    entries["relativeCreated"] = (created - logging._startTime) * 1000  # type: ignore[attr-defined]
+    entries.update(fields)
+    return record
 
 
 class RequestIdFilter(logging.Filter):

@@ -18,6 +18,7 @@ from apps.core.api.base import BodySizeMixin
 from apps.core.context import accept_request_id, request_id_var
 from apps.core.envelope import error_json_response, is_api_path
 from apps.core.exceptions import ApiError, BadRequest, PayloadTooLarge, log_unhandled
+from apps.core.logging import access_record
 from apps.core.net import claims_bearer
 
 access_logger = logging.getLogger("apps.access")
@@ -47,19 +48,15 @@ class RequestIdMiddleware:
                 response["X-RateLimit-Reset"] = str(budget.reset)
             if access_logger.isEnabledFor(logging.INFO):  # the line's fields cost more than the check
                 user = getattr(request, "user", None)
-                access_logger.info(
-                    "%s %s %s",
-                    request.method,
-                    request.path,
-                    response.status_code,
-                    extra={
-                        "method": request.method,
-                        "path": request.path,
-                        "status": response.status_code,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
-                    },
-                )
+                fields = {
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
+                }
+                message = f"{request.method} {request.path} {response.status_code}"
+                access_logger.handle(access_record(access_logger, message, fields))
             return response
         finally:
             request_id_var.reset(token)

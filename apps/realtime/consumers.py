@@ -52,7 +52,7 @@ from apps.chat.api.serializers import MessageSerializer
 from apps.chat.api.views import answer_payload
 from apps.chat.engine.agents import AGENTS
 from apps.chat.streaming import AnswerStream
-from apps.core.envelope import utc_now_iso
+from apps.core.clock import utc_now_iso
 from apps.core.exceptions import describe
 from apps.realtime import frames
 from apps.realtime.auth import Identity, Refused, anonymous_key, authenticate_secret, identify

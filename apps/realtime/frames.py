@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.core.envelope import utc_now_iso
+from apps.core.clock import utc_now_iso
 
 # Close codes: 4000 + the HTTP status they mirror; 1008 is the standard "policy violation".
 CLOSE_BAD_REQUEST = 4400  # the session id in the URL is malformed

@@ -27,8 +27,8 @@ from apps.chat.engine.agents import AGENTS
 from apps.chat.models import Message
 from apps.chat.streaming import AnswerStream
 from apps.core.api.base import ApiView
+from apps.core.clock import utc_now_iso
 from apps.core.context import current_request_id, request_id_var
-from apps.core.envelope import utc_now_iso
 from apps.core.exceptions import BadRequest, log_unhandled
 from apps.core.idempotency import StreamProgress
 from apps.core.pagination import EnvelopePagination

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from apps.core import health
 from apps.core.api.base import ApiView, BodySizeMixin, ThrottleFirstMixin
-from apps.core.envelope import utc_now_iso
+from apps.core.clock import utc_now_iso
 from apps.core.permissions import Public, require
 from apps.core.renderers import EnvelopeRenderer
 

@@ -9,7 +9,8 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from apps.core.logging import JsonFormatter, RequestIdFilter, utc_timestamp
+from apps.core.clock import utc_timestamp
+from apps.core.logging import JsonFormatter, RequestIdFilter, access_record
 
 
 def _line(record: logging.LogRecord) -> dict[str, object]:
@@ -61,8 +62,10 @@ def test_timestamps_are_written_as_datetime_writes_them() -> None:
     when the rounding carries into the next second."""
     moments = [1_764_812_345 + i / 7 for i in range(50)] + [1_764_812_345.9999996, 1_764_812_346.0, 0.5]
     for created in moments:
-        expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        assert utc_timestamp(created) == expected, created
+        moment = datetime.fromtimestamp(created, UTC)
+        for timespec in ("microseconds", "milliseconds"):
+            expected = moment.isoformat(timespec=timespec).replace("+00:00", "Z")
+            assert utc_timestamp(created, milliseconds=timespec == "milliseconds") == expected, created
 
 
 def test_records_still_carry_the_process_and_thread_other_formats_show() -> None:
@@ -70,3 +73,45 @@ def test_records_still_carry_the_process_and_thread_other_formats_show() -> None
     lookups off for everyone."""
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
     assert logging.Formatter("[%(process)d] %(threadName)s %(message)s").format(record).startswith(f"[{os.getpid()}] ")
+
+
+def test_what_orjson_refuses_is_written_by_the_standard_encoder() -> None:
+    logger = logging.getLogger("apps.test")
+    record = logger.makeRecord(
+        logger.name, logging.INFO, __file__, 1, "m", (), None, extra={"counts": {1: "a"}, "big": 2**70}
+    )
+    line = _line(record)
+    assert (line["counts"], line["big"]) == ({"1": "a"}, 2**70)
+
+
+def test_text_outside_ascii_is_written_as_it_is() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "Straße %s", ("é",), None)
+    RequestIdFilter().filter(record)
+    assert '"message":"Straße é"' in JsonFormatter().format(record)
+
+
+def test_an_access_record_is_the_record_info_makes() -> None:
+    """The same line, and the same fields for any other format, as logger.info(extra=...)."""
+    logger = logging.getLogger("apps.access")
+    fields = {"method": "GET", "path": "/api/v1/x%s", "status": 200, "duration_ms": 1.5, "user_id": None}
+    made = logger.makeRecord(
+        logger.name, logging.INFO, "(unknown file)", 0, "GET /api/v1/x%s 200", (), None, extra=fields
+    )
+    ours = access_record(logger, "GET /api/v1/x%s 200", fields)
+    ours.created = made.created  # made a moment apart
+    assert ours.__dict__.keys() == made.__dict__.keys()
+    everything = " ".join(f"%({key})s" for key in made.__dict__ if key not in ("relativeCreated", "msecs"))
+    assert logging.Formatter(everything).format(ours) == logging.Formatter(everything).format(made)
+    assert _line(ours) == _line(made)
+
+
+def test_an_access_record_names_the_thread_that_made_it() -> None:
+    import threading
+
+    names: list[str] = []
+    worker = threading.Thread(target=lambda: names.append(access_record(logging.getLogger("a"), "m", {}).threadName))
+    worker.name = "request-thread"
+    worker.start()
+    worker.join()
+    assert names == ["request-thread"]
+    assert access_record(logging.getLogger("a"), "m", {}).threadName == threading.current_thread().name
