@@ -391,23 +391,27 @@ def api_key_revoke(*, api_key: ApiKey) -> None:
     credentials_forget(credential_hashes=[api_key.key_hash])
 
 
-# When this process last wrote each key's last_used_at. Cached keys carry an old
-# last_used_at, so the row alone cannot tell; a process writes at most once per resolution.
-_touched: dict[object, datetime] = {}
+# When this process last wrote each key's last_used_at (monotonic, and the time written).
+# Cached keys carry an old last_used_at, so the row alone cannot tell; a process writes at
+# most once per resolution.
+_touched: dict[object, tuple[float, datetime]] = {}
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:
     """Record use, at most once per API_KEY_LAST_USED_RESOLUTION seconds per key and process,
     so the hot path does not write on every request."""
+    resolution = settings.API_KEY_LAST_USED_RESOLUTION
+    mine = _touched.get(api_key.pk)
+    if mine is not None and time.monotonic() - mine[0] < resolution:
+        return  # written here within the resolution: no datetimes on the hot path
     now = timezone.now()
-    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
-    last = max(filter(None, (api_key.last_used_at, _touched.get(api_key.pk))), default=None)
-    if last is None or now - last >= resolution:
+    last = max(filter(None, (api_key.last_used_at, mine[1] if mine else None)), default=None)
+    if last is None or now - last >= timedelta(seconds=resolution):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
         if len(_touched) > 10_000:
             _touched.clear()
-        _touched[api_key.pk] = now
+        _touched[api_key.pk] = (time.monotonic(), now)
 
 
 def credentials_purge_expired() -> int:
