@@ -29,6 +29,7 @@ def _encode(entry: dict[str, object]) -> str:
     except orjson.JSONEncodeError:
         return _encode_stdlib(entry)
 
+
 # Neither format shows where a call was made: without this, logging walks the caller's stack
 # for every record (the "Optimization" section of the logging HOWTO), about a fifth of the cost
 # of the access-log line each request writes at INFO.
