@@ -38,9 +38,18 @@ logging._srcfile = None
 # are formatted with %(process)d.)
 
 # Per thread, what LogRecord's constructor finds out about the caller each time (thread and
-# process, names, the empty source location): see access_record.
-_record_base: dict[int, dict[str, object]] = {}
-os.register_at_fork(after_in_child=_record_base.clear)
+# process, names, the empty source location): see access_record. A thread's own, so a new
+# thread that reuses a finished one's ident does not take its name; made anew in a child
+# process, whose pid differs.
+_record_base = threading.local()
+
+
+def _forget_record_bases() -> None:
+    global _record_base
+    _record_base = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_record_bases)
 
 
 def access_record(logger: logging.Logger, message: str, fields: dict[str, object]) -> logging.LogRecord:
@@ -51,10 +60,10 @@ def access_record(logger: logging.Logger, message: str, fields: dict[str, object
     line's cost. Here those come from a record made once per thread, and only the time,
     the message and the fields are new. (A record factory set with setLogRecordFactory is
     not asked; nothing here sets one.)"""
-    base = _record_base.get(threading.get_ident())
+    base = getattr(_record_base, "entries", None)
     if base is None:
         made = logging.LogRecord(logger.name, logging.INFO, "(unknown file)", 0, "", (), None)
-        base = _record_base[threading.get_ident()] = dict(made.__dict__)
+        base = _record_base.entries = dict(made.__dict__)
     record = logging.LogRecord.__new__(logging.LogRecord)
     entries = record.__dict__
     entries.update(base)  # LogRecord's own attributes first, in its order, as JsonFormatter expects

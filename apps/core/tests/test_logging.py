@@ -115,3 +115,16 @@ def test_an_access_record_names_the_thread_that_made_it() -> None:
     worker.join()
     assert names == ["request-thread"]
     assert access_record(logging.getLogger("a"), "m", {}).threadName == threading.current_thread().name
+
+
+def test_an_access_record_made_after_a_fork_carries_the_childs_pid() -> None:
+    access_record(logging.getLogger("a"), "m", {})  # this thread's template, with this pid
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, str(access_record(logging.getLogger("a"), "m", {}).process).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    assert int(os.read(read, 64)) == child
+    os.close(read)
