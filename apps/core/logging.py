@@ -20,14 +20,20 @@ _STANDARD_ATTRS = frozenset(_STANDARD) | {"message", "asctime", "request_id"}
 _encode_stdlib = json.JSONEncoder(default=str).encode
 
 
+# What Unicode and str.splitlines() count as line breaks besides \n and \r (which JSON
+# escapes anyway): escaped, so that a request path cannot split a line for such a reader.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _encode(entry: dict[str, object]) -> str:
-    """One line of JSON, UTF-8 as it is (not \\u-escaped); values JSON has no form for
-    written as text. By orjson: the access log writes a line for every request, and the
-    standard encoder took about half of the formatting's time."""
+    """One line of JSON, UTF-8 as it is (not \\u-escaped) but for line breaks; values JSON
+    has no form for written as text. By orjson: the access log writes a line for every
+    request, and the standard encoder took about half of the formatting's time."""
     try:
-        return orjson.dumps(entry, default=str).decode()
+        line = orjson.dumps(entry, default=str).decode()
     except orjson.JSONEncodeError:
         return _encode_stdlib(entry)
+    return line if line.isascii() else line.translate(_LINE_BREAKS)
 
 
 # Neither format shows where a call was made: without this, logging walks the caller's stack
@@ -59,18 +65,27 @@ def access_record(logger: logging.Logger, message: str, fields: dict[str, object
     process lookups, file name and module of an unknown caller) was about a third of the
     line's cost. Here those come from a record made once per thread, and only the time,
     the message and the fields are new. (A record factory set with setLogRecordFactory is
-    not asked; nothing here sets one.)"""
+    not asked, and a thread renamed after its first line keeps its first name; nothing here
+    does either.)"""
     base = getattr(_record_base, "entries", None)
     if base is None:
-        made = logging.LogRecord(logger.name, logging.INFO, "(unknown file)", 0, "", (), None)
+        # As Logger._log makes it when it does not look for the caller (_srcfile is None).
+        made = logging.LogRecord(logger.name, logging.INFO, "(unknown file)", 0, "", (), None, "(unknown function)")
         base = _record_base.entries = dict(made.__dict__)
     record = logging.LogRecord.__new__(logging.LogRecord)
     entries = record.__dict__
     entries.update(base)  # LogRecord's own attributes first, in its order, as JsonFormatter expects
-    created = time.time()
-    entries["name"], entries["msg"], entries["created"] = logger.name, message, created
-    entries["msecs"] = int((created - int(created)) * 1000) + 0.0
-    entries["relativeCreated"] = (created - logging._startTime) * 1000  # type: ignore[attr-defined]
+    entries["name"], entries["msg"] = logger.name, message
+    start = logging._startTime  # type: ignore[attr-defined]
+    if isinstance(start, int):  # Python 3.13 and later count in nanoseconds
+        created_ns = time.time_ns()
+        entries["created"] = created_ns / 1e9
+        entries["msecs"] = (created_ns % 1_000_000_000) // 1_000_000 + 0.0
+        entries["relativeCreated"] = (created_ns - start) / 1e6
+    else:
+        created = entries["created"] = time.time()
+        entries["msecs"] = int((created - int(created)) * 1000) + 0.0
+        entries["relativeCreated"] = (created - start) * 1000
     entries.update(fields)
     return record
 

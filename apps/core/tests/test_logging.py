@@ -90,19 +90,56 @@ def test_text_outside_ascii_is_written_as_it_is() -> None:
     assert '"message":"Straße é"' in JsonFormatter().format(record)
 
 
+def _record_info_makes(logger: logging.Logger, message: str, fields: dict[str, object]) -> logging.LogRecord:
+    caught: list[logging.LogRecord] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caught.append(record)
+
+    handler, propagate, level = Catch(), logger.propagate, logger.level
+    logger.addHandler(handler)
+    logger.propagate, logger.level = False, logging.INFO
+    try:
+        logger.info(message, extra=fields)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate, logger.level = propagate, level
+    return caught[0]
+
+
 def test_an_access_record_is_the_record_info_makes() -> None:
     """The same line, and the same fields for any other format, as logger.info(extra=...)."""
     logger = logging.getLogger("apps.access")
     fields = {"method": "GET", "path": "/api/v1/x%s", "status": 200, "duration_ms": 1.5, "user_id": None}
-    made = logger.makeRecord(
-        logger.name, logging.INFO, "(unknown file)", 0, "GET /api/v1/x%s 200", (), None, extra=fields
-    )
+    made = _record_info_makes(logger, "GET /api/v1/x%s 200", fields)
     ours = access_record(logger, "GET /api/v1/x%s 200", fields)
+    assert ours.created - made.created < 1
     ours.created = made.created  # made a moment apart
     assert ours.__dict__.keys() == made.__dict__.keys()
     everything = " ".join(f"%({key})s" for key in made.__dict__ if key not in ("relativeCreated", "msecs"))
     assert logging.Formatter(everything).format(ours) == logging.Formatter(everything).format(made)
+    assert ours.funcName == "(unknown function)"
     assert _line(ours) == _line(made)
+
+
+def test_an_access_record_counts_time_as_the_running_python_does(monkeypatch) -> None:
+    """Python 3.13 keeps logging's start time in nanoseconds."""
+    import time
+
+    monkeypatch.setattr(logging, "_startTime", time.time_ns() - 5_000_000_000)
+    record = access_record(logging.getLogger("a"), "m", {})
+    assert 4_900 < record.relativeCreated < 60_000
+    assert 0 <= record.msecs < 1000
+
+
+def test_line_breaks_outside_ascii_are_escaped() -> None:
+    """A request path may carry U+2028, U+2029 or NEL: str.splitlines() must not split the line."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "GET /a\u2028b\u2029c\x85d é", (), None)
+    RequestIdFilter().filter(record)
+    line = JsonFormatter().format(record)
+    assert len(line.splitlines()) == 1
+    assert json.loads(line)["message"] == "GET /a\u2028b\u2029c\x85d é"
 
 
 def test_an_access_record_names_the_thread_that_made_it() -> None:

@@ -47,6 +47,25 @@ def test_what_orjson_refuses_is_left_to_drf(body):
     assert json.loads(raw)["data"] == json.loads(JSONRenderer().render(body, "application/json", {}))
 
 
+@pytest.mark.parametrize("refused", [{1: "int key"}, 2**70], ids=["non-str-key", "int-over-64-bits"])
+def test_what_orjson_had_converted_before_it_gave_up_is_not_converted_again(refused):
+    """An iterator orjson read (through DRF's default) before refusing something later in
+    the body is not read a second time, empty, by DRF's renderer; nor is a query run twice."""
+    queries = []
+
+    class Query:
+        def __iter__(self):
+            queries.append(1)
+            return iter([{"n": 1}])
+
+    body = {"items": (x for x in [1, 2, 3]), "rows": Query(), "later": refused}
+    raw = EnvelopeRenderer().render(body, "application/json", {"response": Response(body)})
+    data = json.loads(raw)["data"]
+    assert data["items"] == [1, 2, 3]
+    assert data["rows"] == [{"n": 1}]
+    assert len(queries) == 1
+
+
 def test_an_unknown_type_still_fails_as_with_drf():
     with pytest.raises(TypeError):
         EnvelopeRenderer().render({"x": object()}, "application/json", {"response": Response({})})
