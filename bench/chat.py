@@ -756,11 +756,22 @@ def profile(tracking: str, runs: int = 25) -> None:
 # --- main ----------------------------------------------------------------------------------
 
 
+def _json_level(line: str) -> str | None:
+    """The level of a JSON log line (apps/core/logging.py writes them compact), else None."""
+    if not line.startswith("{"):
+        return None
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    return entry.get("level") if isinstance(entry, dict) else None
+
+
 def logged_errors(log: str) -> list[str]:
     """Each ERROR line of a log, and each traceback as its last frame and exception."""
     errors, lines = [], log.splitlines()
     for index, line in enumerate(lines):
-        if '"level": "ERROR"' in line:
+        if _json_level(line) == "ERROR":
             errors.append(line[:300])
         elif line.startswith("Traceback"):
             end = next((i for i in range(index + 1, len(lines)) if not lines[i].startswith(" ")), len(lines) - 1)
