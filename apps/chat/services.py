@@ -185,7 +185,7 @@ def user_message_id_check(*, session_id: str | None, user_message_id: uuid.UUID 
     which a stream could only report in-band once it had started."""
     if user_message_id is None:
         return
-    found = Message.objects.filter(pk=user_message_id).first()
+    found = Message.objects.filter(pk=user_message_id).only("conversation_id", "role", "created_at").first()
     if found is None:
         return
     if (found.conversation_id, found.role) != (session_id, Role.USER):
