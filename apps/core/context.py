@@ -8,7 +8,7 @@ from contextvars import ContextVar
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # whole: fullmatch, as $ allows a final \n
 
 
 def new_request_id() -> str:
@@ -19,7 +19,7 @@ def new_request_id() -> str:
 def accept_request_id(candidate: str | None) -> str:
     """A client's X-Request-ID is echoed only if it is short and plain, so it cannot forge
     log lines or inflate headers; anything else is replaced by a generated id."""
-    if candidate and _VALID_REQUEST_ID.match(candidate):
+    if candidate and _VALID_REQUEST_ID.fullmatch(candidate):
         return candidate
     return new_request_id()
 

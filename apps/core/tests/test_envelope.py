@@ -162,6 +162,14 @@ def test_request_id_is_generated_when_missing_or_unsafe(stranger):
     assert "\n" not in unsafe["X-Request-ID"]
 
 
+@pytest.mark.parametrize("candidate", ["req_1\n", "req_1\r", "req_1 ", "x" * 129, ""])
+def test_a_request_id_with_a_final_line_break_or_too_long_is_replaced(stranger, candidate):
+    response = stranger.get("/api/v1/system/health", HTTP_X_REQUEST_ID=candidate)
+    assert response.status_code == 200
+    assert response["X-Request-ID"].startswith("req_") and response["X-Request-ID"] != candidate.strip()
+    assert response.json()["metadata"]["request_id"] == response["X-Request-ID"]
+
+
 def test_every_log_line_of_a_request_carries_its_id(stranger, caplog):
     with caplog.at_level(logging.INFO):
         stranger.get("/api/v1/no/such/thing", HTTP_X_REQUEST_ID="req_logged")
