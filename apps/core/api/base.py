@@ -18,6 +18,7 @@ from apps.core.idempotency import (
     idempotency_replay,
     idempotency_store,
 )
+from apps.core.responses import use_api_headers
 
 _shared: dict[tuple[type, ...], tuple[Any, ...]] = {}
 
@@ -146,13 +147,32 @@ class MethodPermissionsMixin:
         return [permission() for permission in classes]
 
 
+class ApiHeadersMixin:
+    """Every answer of an API view gets ApiHeaders, for the middleware and server that read
+    its headers next."""
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        use_api_headers(response)
+        return response
+
+
 class ApiView(
-    SharedComponentsMixin, ThrottleFirstMixin, BodySizeMixin, IdempotentMixin, MethodPermissionsMixin, APIView
+    ApiHeadersMixin,
+    SharedComponentsMixin,
+    ThrottleFirstMixin,
+    BodySizeMixin,
+    IdempotentMixin,
+    MethodPermissionsMixin,
+    APIView,
 ):
     pass
 
 
 class GenericApiView(
+    ApiHeadersMixin,
     SharedComponentsMixin,
     ThrottleFirstMixin,
     BodySizeMixin,
@@ -164,6 +184,7 @@ class GenericApiView(
 
 
 class ApiViewSet(
+    ApiHeadersMixin,
     SharedComponentsMixin,
     ThrottleFirstMixin,
     BodySizeMixin,
