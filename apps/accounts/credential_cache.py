@@ -22,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Model
 from django.db.models.base import ModelState
 
 from apps.core.cache import TOMBSTONE, cache_bury, cache_read_through
+from apps.core.conf import hot_settings
 from apps.core.near_cache import NearCache
 
 __all__ = ["TOMBSTONE", "credential_cached", "credentials_forget", "credentials_forget_user"]
@@ -45,7 +45,7 @@ def _key(credential_hash: str) -> str:
 def credential_cached(*, credential_hash: str, load: Callable[[], M | None]) -> M | None:
     """The cached credential for a hash, or load() it and remember what was found. Each call
     gets its own copy, since a request may change what it got."""
-    ttl = settings.CREDENTIAL_CACHE_SECONDS
+    ttl = hot_settings.CREDENTIAL_CACHE_SECONDS
     if ttl <= 0:
         return load()
     kept = _near.get(credential_hash)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from django.conf import settings
+from apps.core.conf import hot_settings
 
 API_KEY_PREFIX = "cai_"
 ACCESS_TOKEN_PREFIX = "cat_"  # noqa: S105 (a prefix, not a secret)
@@ -18,7 +18,7 @@ REFRESH_TOKEN_PREFIX = "crt_"  # noqa: S105
 
 
 def credential_hash(secret: str) -> str:
-    return hmac.digest(settings.CREDENTIAL_HASH_KEY.encode(), secret.encode(), "sha256").hex()
+    return hmac.digest(hot_settings.CREDENTIAL_HASH_KEY.encode(), secret.encode(), "sha256").hex()
 
 
 def new_api_key() -> tuple[str, str]:

@@ -33,6 +33,7 @@ from apps.accounts.selectors import (
     user_find_by_identifier,
 )
 from apps.core.cache import CACHE_OUTAGE
+from apps.core.conf import hot_settings
 from apps.core.exceptions import Conflict
 
 logger = logging.getLogger(__name__)
@@ -400,7 +401,7 @@ _touched: dict[object, tuple[float, datetime]] = {}
 def api_key_touch(*, api_key: ApiKey) -> None:
     """Record use, at most once per API_KEY_LAST_USED_RESOLUTION seconds per key and process,
     so the hot path does not write on every request."""
-    resolution = settings.API_KEY_LAST_USED_RESOLUTION
+    resolution = hot_settings.API_KEY_LAST_USED_RESOLUTION
     mine = _touched.get(api_key.pk)
     if mine is not None and time.monotonic() - mine[0] < resolution:
         return  # written here within the resolution: no datetimes on the hot path

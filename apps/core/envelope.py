@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.http import JsonResponse
 
 from apps.core.clock import utc_now_iso
+from apps.core.conf import hot_settings
 from apps.core.context import current_request_id
 
 
@@ -15,7 +15,7 @@ def metadata() -> dict[str, str]:
     return {
         "timestamp": utc_now_iso(),
         "request_id": current_request_id(),
-        "version": settings.API_VERSION,
+        "version": hot_settings.API_VERSION,
     }
 
 

@@ -5,7 +5,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
@@ -15,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
 from apps.core.api.base import BodySizeMixin
+from apps.core.conf import hot_settings
 from apps.core.context import accept_request_id, request_id_var
 from apps.core.envelope import error_json_response, is_api_path
 from apps.core.exceptions import ApiError, BadRequest, PayloadTooLarge, log_unhandled
@@ -106,7 +106,7 @@ def body_refusal(request: HttpRequest) -> ApiError | None:
     except ValueError:
         return BadRequest("Invalid Content-Length header.")
     multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
-    limit = settings.API_MAX_UPLOAD_BYTES if multipart else settings.API_MAX_JSON_BYTES
+    limit = hot_settings.API_MAX_UPLOAD_BYTES if multipart else hot_settings.API_MAX_JSON_BYTES
     if length > limit:
         return PayloadTooLarge(f"The request body exceeds {limit} bytes.", {"max_bytes": limit})
     return None

@@ -30,6 +30,7 @@ from typing import Generic, TypeVar
 from django.conf import settings
 
 from apps.core.cache import redis_client
+from apps.core.conf import hot_settings
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class _Bus:
         return f"{settings.CACHE_KEY_PREFIX}:near-cache"
 
     def ready(self) -> bool:
-        if not settings.REDIS_URL:
+        if not hot_settings.REDIS_URL:
             return True
         if self._thread is None:
             self._start()

@@ -16,6 +16,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from apps.core.conf import hot_settings
 from apps.core.net import client_ip
 from apps.core.shared_counts import shared_counts
 
@@ -39,7 +40,7 @@ def bucket_key(bucket: str, window: int = WINDOW_SECONDS) -> tuple[str, int]:
     """The counter's key for the current window, and when that window ends."""
     now = int(time.time())
     window_start = now - now % window
-    return f"{settings.CACHE_KEY_PREFIX}:rl:{bucket}:{window_start}", window_start + window
+    return f"{hot_settings.CACHE_KEY_PREFIX}:rl:{bucket}:{window_start}", window_start + window
 
 
 def hit(bucket: str, limit: int, window: int = WINDOW_SECONDS, *, exact: bool = False) -> Budget:
@@ -84,10 +85,11 @@ class RecordingThrottle(BaseThrottle):
 
 class TierRateThrottle(RecordingThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
-        if not settings.RATE_LIMIT_ENABLED:
+        if not hot_settings.RATE_LIMIT_ENABLED:
             return True
         tier, identity = caller_bucket(request)
-        limit = settings.RATE_LIMITS_PER_MINUTE.get(tier, settings.RATE_LIMITS_PER_MINUTE["standard"])
+        limits = hot_settings.RATE_LIMITS_PER_MINUTE
+        limit = limits[tier] if tier in limits else limits["standard"]
         return self.record(request, hit(f"{tier}:{identity}", limit))
 
 

@@ -41,6 +41,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from apps.core.cache import NotSent, redis_scripts
+from apps.core.conf import hot_settings
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class SharedCounts:
     def count(self, key: str, *, ttl: int, limit: int, exact: bool = False) -> int | None:
         """Counts one request in ``key``'s window; returns its number there (more than
         ``limit``: refused), or None when an exact count cannot reach the totals (allowed)."""
-        if exact or settings.RATE_LIMIT_SYNC_MS <= 0:
+        if exact or hot_settings.RATE_LIMIT_SYNC_MS <= 0:
             return _add_exactly(key, ttl)
         with self._lock:
             bucket = self._buckets.get(key)
