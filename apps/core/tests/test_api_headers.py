@@ -6,8 +6,18 @@ from __future__ import annotations
 import pytest
 from django.http import HttpResponse
 from django.http.response import ResponseHeaders
+from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory
+from rest_framework.views import APIView
 
+from apps.accounts.api.views import LoginView, ValidateView
 from apps.accounts.tests.helpers import VALIDATE, assert_error, assert_ok
+from apps.core.api.base import ApiView
+from apps.core.api.views import HealthView
+from apps.core.permissions import Public
+from apps.core.renderers import EnvelopeRenderer
 from apps.core.responses import ApiHeaders, use_api_headers
 from conftest import Persona
 
@@ -93,3 +103,46 @@ def test_api_answers_carry_api_headers(citizen: Persona, stranger: Persona) -> N
         assert {"X-Request-ID", "X-RateLimit-Limit", "X-Content-Type-Options", "X-Frame-Options"} <= {
             name for name, _ in response.items()
         }
+
+
+# --- the Allow header, worked out once per view class ----------------------------------------
+
+
+class TwoRenderersView(ApiView):
+    """DRF adds Vary: Accept where a view can answer in more than one media type."""
+
+    renderer_classes = [EnvelopeRenderer, BrowsableAPIRenderer]
+    permission_classes = [Public]
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+    def post(self, request: Request) -> Response:
+        return Response({"ok": True}, status=201)
+
+
+@pytest.mark.parametrize("view_class", [ValidateView, LoginView, HealthView, TwoRenderersView])
+def test_allow_is_what_drf_works_out(view_class: type[ApiView]) -> None:
+    expected = APIView.default_response_headers.fget(_setup(view_class))  # type: ignore[attr-defined]
+    first, second = _setup(view_class).default_response_headers, _setup(view_class).default_response_headers
+
+    assert first == second == expected
+    assert "OPTIONS" in expected["Allow"]
+    first["Vary"] = "changed"  # each view gets a copy of its own
+    assert _setup(view_class).default_response_headers == expected
+
+
+def _setup(view_class: type[ApiView]) -> ApiView:
+    view = view_class()
+    view.setup(APIRequestFactory().get("/"))
+    return view
+
+
+def test_vary_and_allow_are_on_every_answer_not_only_the_first() -> None:
+    view = TwoRenderersView.as_view()
+    answers = [view(APIRequestFactory().get("/", HTTP_ACCEPT="application/json")) for _ in range(3)]
+
+    for answer in answers:
+        assert answer.status_code == 200
+        assert answer["Vary"] == "Accept"
+        assert answer["Allow"] == "GET, POST, HEAD, OPTIONS"
