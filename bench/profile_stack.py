@@ -1,4 +1,4 @@
-"""Where the time of GET /api/v1/auth/validate goes: Django's WSGI handler called in this
+"""Where the time of GET /api/v1/auth/validate goes: the servers' WSGI handler called in this
 process, no server and no HTTP client, against the same PostgreSQL and Redis as
 bench/foundation.py. Each figure is the best of several interleaved rounds, so other work
 on the machine inflates it less; "cpu" is this process's CPU time, "wall" adds the waits
@@ -103,19 +103,26 @@ def main() -> None:
 
         django.setup()
         from django.conf import settings
-        from django.core.handlers.wsgi import WSGIHandler
         from django.db import connection
         from django.test.utils import CaptureQueriesContext, override_settings
 
         from apps.accounts import selectors
+        from apps.core.handlers import (
+            ResolveOnceWSGIHandler,
+            freeze_startup_objects,
+            idle_request_receivers_disconnect,
+        )
         from apps.core.ratelimit import hit
 
         auth = {"HTTP_AUTHORIZATION": f"Bearer {ctx.api_key}"}
         all_mw = list(settings.MIDDLEWARE)
 
-        def handler(middleware: list[str]) -> WSGIHandler:
+        def handler(middleware: list[str]) -> ResolveOnceWSGIHandler:
+            # The handler citizenai/wsgi.py gives the servers, with what it does at startup.
             with override_settings(MIDDLEWARE=middleware):
-                return WSGIHandler()
+                return ResolveOnceWSGIHandler()
+
+        idle_request_receivers_disconnect()
 
         @contextmanager
         def health_checks(enabled: bool) -> Iterator[None]:
@@ -128,6 +135,7 @@ def main() -> None:
                 connection.settings_dict["CONN_HEALTH_CHECKS"] = True
 
         full, bare = handler(all_mw), handler([])
+        freeze_startup_objects()
         with CaptureQueriesContext(connection) as queries:
             call(full, VALIDATE, auth)
         print(f"best of {ROUNDS} rounds of {BATCH} calls; SQL of one validate request (besides health checks):")
