@@ -88,7 +88,10 @@ def test_a_client_that_leaves_midway_still_gets_its_answer_stored(tmp_path):
             )
             events = read_events_until(response, {"chunk"})
             assert events[-1] == {"type": "chunk", "content": "City "}
-            conn.close()  # the client leaves while the provider is still writing
+            # The client leaves while the provider is still writing. The response holds the
+            # socket too (its file): closed first, so that the connection really closes now.
+            response.close()
+            conn.close()
             deadline = time.monotonic() + 30
             while (stored := manage(env, "shell", "-c", STORED_ANSWER).strip().splitlines()[-1]) == "none":
                 assert time.monotonic() < deadline, "no answer was stored"
