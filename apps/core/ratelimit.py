@@ -53,6 +53,13 @@ def hit(bucket: str, limit: int, window: int = WINDOW_SECONDS, *, exact: bool = 
     return Budget(limit=limit, remaining=limit - used, reset=reset)
 
 
+def tier_hit(tier: str, identity: str) -> Budget:
+    """Counts one request of ``identity`` against its tier's budget (a tier without a limit of
+    its own has the standard one)."""
+    limits = hot_settings.RATE_LIMITS_PER_MINUTE
+    return hit(f"{tier}:{identity}", limits[tier] if tier in limits else limits["standard"])
+
+
 def credential_bucket(user: Any, credential: Any) -> tuple[str, str]:
     """(tier, identity) of an authenticated caller: its API key's own, else its user's."""
     own_bucket = getattr(credential, "rate_bucket", None)
@@ -87,10 +94,7 @@ class TierRateThrottle(RecordingThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         if not hot_settings.RATE_LIMIT_ENABLED:
             return True
-        tier, identity = caller_bucket(request)
-        limits = hot_settings.RATE_LIMITS_PER_MINUTE
-        limit = limits[tier] if tier in limits else limits["standard"]
-        return self.record(request, hit(f"{tier}:{identity}", limit))
+        return self.record(request, tier_hit(*caller_bucket(request)))
 
 
 class LoginRateThrottle(TierRateThrottle):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import ValuesView
 from typing import Any
 
-from django.http.response import ResponseHeaders
+from django.http.response import HttpResponseBase, ResponseHeaders
 from rest_framework.response import Response
 
 
@@ -28,7 +28,7 @@ class ApiHeaders(ResponseHeaders):
         return self._store.values()  # (name as it was set, value), in the order set
 
 
-def use_api_headers(response: Any) -> None:
+def use_api_headers(response: HttpResponseBase) -> None:
     """Gives a finished response of ours ApiHeaders (the same store, another class)."""
     if type(response.headers) is ResponseHeaders:
         response.headers.__class__ = ApiHeaders

@@ -29,7 +29,7 @@ from apps.accounts.models import User
 from apps.core.exceptions import InvalidCredentials, log_unhandled
 from apps.core.net import client_ip
 from apps.core.permissions import Public, require
-from apps.core.ratelimit import credential_bucket, hit
+from apps.core.ratelimit import credential_bucket, tier_hit
 from apps.open311 import documents, params, selectors, services
 from apps.open311.errors import Open311Error, bad_request, forbidden, not_found
 from apps.open311.formats import DEFAULT_FORMAT, Document, format_from_suffix, render, render_error
@@ -45,8 +45,7 @@ def _throttle(request: HttpRequest, tier: str, identity: str) -> None:
     """Counts the request against the caller's budget (shared with /api/v1)."""
     if not settings.RATE_LIMIT_ENABLED:
         return
-    limits = settings.RATE_LIMITS_PER_MINUTE
-    budget = hit(f"{tier}:{identity}", limits.get(tier, limits["standard"]))
+    budget = tier_hit(tier, identity)
     request.ratelimit = budget  # type: ignore[attr-defined]  # the X-RateLimit-* headers
     if budget.exceeded:
         wait = max(1, math.ceil(budget.wait()))

@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from apps.core.parsers import json_loads
-from apps.core.ratelimit import hit
+from apps.core.ratelimit import tier_hit
 from apps.realtime import frames
 from apps.realtime.auth import ANONYMOUS, Identity, Refused, client_ip, still_valid
 
@@ -210,15 +210,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if not settings.RATE_LIMIT_ENABLED:
             return True
         tier, who = self.identity.rate_bucket(client_ip(self.scope))
-        limit = settings.RATE_LIMITS_PER_MINUTE.get(tier, settings.RATE_LIMITS_PER_MINUTE["standard"])
-        budget = await sync_to_async(hit, thread_sensitive=False)(f"{tier}:{who}", limit)
+        budget = await sync_to_async(tier_hit, thread_sensitive=False)(tier, who)
         if not budget.exceeded:
             return True
         wait = max(1, round(budget.wait()))
         await self.send_error(
             frames.RATE_LIMIT_EXCEEDED,
             f"Rate limit exceeded; retry in {wait} seconds.",
-            {"limit": limit, "tier": tier, "retry_after": wait},
+            {"limit": budget.limit, "tier": tier, "retry_after": wait},
         )
         return False
 
